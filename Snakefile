@@ -1,0 +1,19 @@
+# repgeom: one DAG from data to paper figures and a scorecard of claims.
+# Layout and conventions: README.md; stage rules live in workflow/rules/<stage>.smk.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# Anchored to this folder so runs with --directory find it too.
+configfile: f"{workflow.basedir}/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

@@ -1,0 +1,101 @@
+"""Configuration checking: fill schema defaults, then report every problem at
+once with the dotted key it concerns, before any job starts."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+MIRROR_ENV = "REPGEOM_DATA_MIRROR"
+MIRROR_CONFIG_KEY = "data_mirror"
+
+
+class ConfigError(ValueError):
+    """The configuration does not match the schema."""
+
+
+def load_schema(path: str | os.PathLike) -> dict:
+    return yaml.safe_load(Path(path).read_text())
+
+
+def fill_defaults(config: dict, schema: dict) -> None:
+    """Insert the schema's defaults for missing keys, recursively, in place."""
+    for key, sub in schema.get("properties", {}).items():
+        if key not in config and "default" in sub:
+            config[key] = copy.deepcopy(sub["default"])
+        if isinstance(config.get(key), dict) and "properties" in sub:
+            fill_defaults(config[key], sub)
+
+
+def coerce_cli_strings(value: Any, schema: dict) -> Any:
+    """Snakemake's --config hands list items and nested values over as strings
+    ('seeds=[0,1]' gives ['0', '1']): read a string as YAML wherever the schema
+    expects no string, so command-line overrides mean what they say."""
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else types
+    if isinstance(value, str) and types and "string" not in types:
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value  # left as is: validation names the key
+    if isinstance(value, dict):
+        for key, sub in schema.get("properties", {}).items():
+            if key in value:
+                value[key] = coerce_cli_strings(value[key], sub)
+    elif isinstance(value, list) and "items" in schema:
+        value = [coerce_cli_strings(v, schema["items"]) for v in value]
+    return value
+
+
+def _dotted(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _describe(error: jsonschema.ValidationError) -> list[str]:
+    where = list(error.absolute_path)
+    if error.validator == "additionalProperties":
+        known = set(error.schema.get("properties", {}))
+        return [
+            f"unknown key '{_dotted(where + [k])}' (allowed here: {', '.join(sorted(known))})"
+            for k in sorted(set(error.instance) - known)
+        ]
+    if error.validator == "required":
+        missing = [k for k in error.validator_value if k not in error.instance]
+        return [f"missing key '{_dotted(where + [k])}'" for k in missing]
+    return [f"key '{_dotted(where)}': {error.message}"]
+
+
+def validate_config(config: dict, schema: dict) -> dict:
+    """Fill defaults into ``config`` and validate it; raise ConfigError listing
+    every problem by key. Returns the same (mutated) dict."""
+    coerce_cli_strings(config, schema)
+    fill_defaults(config, schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = [
+        line
+        for error in sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+        for line in _describe(error)
+    ]
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return config
+
+
+def resolve_mirror(config_value: str | None) -> str | None:
+    """The workflow's data mirror: the environment variable wins over the config
+    key. (repgeom.data.prepare_dataset, called with an explicit mirror, uses it.)"""
+    value = os.environ.get(MIRROR_ENV) or config_value
+    return str(Path(value).expanduser().resolve()) if value else None
+
+
+def expose_to_jobs(src_dir: str | os.PathLike) -> None:
+    """Put the library on PYTHONPATH for every job this Snakemake process starts,
+    so rule scripts import it from a bare checkout too (e.g. in a --sdm conda
+    env); cluster jobs re-read the Snakefile and so call this again."""
+    paths = [str(src_dir)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))

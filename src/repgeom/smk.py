@@ -1,0 +1,70 @@
+"""Glue between a Snakemake rule script and the library: every script opens
+``rule_run(snakemake)``, which sends logging to the rule's log file, seeds,
+picks the device, and on success writes the provenance sidecar."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from repgeom.provenance import RunTimer, build_provenance, write_provenance
+from repgeom.runtime import configure_threads, seed_everything, select_device
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+@dataclass
+class RuleRun:
+    log: logging.Logger
+    params: dict
+    seed: int | None
+    device: torch.device
+    generator: torch.Generator | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _log_to_file(path: str | None) -> logging.Logger:
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    handler = logging.FileHandler(path) if path else logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(handler)
+    logging.captureWarnings(True)
+    return logging.getLogger("repgeom")
+
+
+def _seed_of(smk, params: dict) -> int | None:
+    if "seed" in smk.wildcards.keys():
+        return int(smk.wildcards["seed"])
+    return params.get("seed")
+
+
+@contextlib.contextmanager
+def rule_run(smk) -> Iterator[RuleRun]:
+    log = _log_to_file(smk.log[0] if smk.log else None)
+    params = dict(smk.params.items())
+    configure_threads(smk.threads)
+    seed = _seed_of(smk, params)
+    generator = (
+        seed_everything(seed, params.get("deterministic", True)) if seed is not None else None
+    )
+    device = select_device(params.get("device", "cpu"))
+    run = RuleRun(log=log, params=params, seed=seed, device=device, generator=generator)
+    log.info("rule %s: params %s, seed %s, device %s", smk.rule, params, seed, device)
+    with RunTimer() as timer:
+        try:
+            yield run
+        except Exception:
+            log.exception("rule %s failed", smk.rule)
+            raise
+    log.info("rule %s finished in %.1f s", smk.rule, timer.elapsed)
+    if "provenance" in smk.output.keys():
+        prov = build_provenance(
+            params=params, seed=seed, device=device, wall_time_s=timer.elapsed, extra=run.extra
+        )
+        write_provenance(smk.output.provenance, prov)

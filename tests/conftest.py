@@ -1,0 +1,40 @@
+"""Shared fixtures: the repository, the offline data mirror, a Snakemake runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def find_mirror() -> Path | None:
+    """REPGEOM_DATA_MIRROR, else the shared mirror beside the checkout."""
+    env = os.environ.get("REPGEOM_DATA_MIRROR")
+    candidates = [Path(env)] if env else [REPO.parent / "shared" / "data"]
+    return next((p.resolve() for p in candidates if (p / "mnist").is_dir()), None)
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    found = find_mirror()
+    if found is None:
+        pytest.skip("no data mirror: set REPGEOM_DATA_MIRROR to a folder with mnist/")
+    return found
+
+
+def run_snakemake(workdir: Path, *args: str, mirror: Path | None = None, check=True):
+    """Run the repository's Snakefile in ``workdir``; returns the CompletedProcess."""
+    env = {k: v for k, v in os.environ.items() if k != "REPGEOM_DATA_MIRROR"}
+    if mirror is not None:
+        env["REPGEOM_DATA_MIRROR"] = str(mirror)
+    cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=workdir)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc

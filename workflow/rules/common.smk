@@ -1,0 +1,49 @@
+# Helpers shared by every stage: config checking, paths, resources.
+import sys
+from pathlib import Path
+
+# The library is importable here and in every job from a bare checkout too.
+SRC = Path(workflow.basedir) / "src"
+sys.path.insert(0, str(SRC))
+
+from repgeom.config import (  # noqa: E402
+    expose_to_jobs,
+    load_schema,
+    resolve_mirror,
+    validate_config,
+)
+
+expose_to_jobs(SRC)
+
+validate_config(
+    config, load_schema(workflow.source_path("../schemas/config.schema.yaml"))
+)
+
+ENV = "../../envs/repgeom.yaml"
+DATASETS = ("mnist", "fashion-mnist", "cifar10")
+# A rule asks for a GPU only when the config sends work to CUDA, so a cluster
+# executor schedules it on a GPU node; CPU runs request none.
+GPUS = 1 if config["device"].startswith("cuda") else 0
+
+
+def stage_datasets(stage):
+    """Datasets a stage reads; stages on generated data read none."""
+    return {
+        "similarity": [config["similarity"]["dataset"]],
+        "eigenmaps": [config["eigenmaps"]["dataset"]],
+        "isometry": config["isometry"]["datasets"],
+        "adversarial": config["isometry"]["datasets"],
+    }.get(stage, [])
+
+
+def needed_datasets():
+    needed = {d for stage in config["stages"] for d in stage_datasets(stage)}
+    return [d for d in DATASETS if d in needed]
+
+
+def dataset_file(name):
+    return f"results/data/{name}.pt"
+
+
+def all_targets():
+    return [dataset_file(d) for d in needed_datasets()]
