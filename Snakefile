@@ -11,6 +11,9 @@ configfile: f"{workflow.basedir}/config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/isometry.smk"
+include: "workflow/rules/adversarial.smk"
+include: "workflow/rules/lsh.smk"
 
 
 rule all:

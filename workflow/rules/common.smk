@@ -45,5 +45,18 @@ def dataset_file(name):
     return f"results/data/{name}.pt"
 
 
+# Each stage file registers the final outputs of its stage here:
+#     STAGE_TARGETS["lsh"] = [...]
+# and `rule all` asks for those of the selected stages.
+STAGE_TARGETS = {}
+
+
+def seeds():
+    return config["seeds"]
+
+
 def all_targets():
-    return [dataset_file(d) for d in needed_datasets()]
+    targets = [dataset_file(d) for d in needed_datasets()]
+    for stage in config["stages"]:
+        targets += STAGE_TARGETS.get(stage, [])
+    return targets

@@ -1,0 +1,1 @@
+# Stage adversarial: rules arrive with its issue; registers STAGE_TARGETS["adversarial"].

@@ -1,0 +1,1 @@
+# Stage isometry: rules arrive with its issue; registers STAGE_TARGETS["isometry"].

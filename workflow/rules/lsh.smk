@@ -1,0 +1,1 @@
+# Stage lsh: rules arrive with its issue; registers STAGE_TARGETS["lsh"].
