@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from conftest import REPO, run_snakemake
 
+from repgeom.claims import read_claims
 from repgeom.data import load_dataset
 
 SMOKE = str(REPO / "workflow" / "configs" / "smoke.yaml")
 PAPER = str(REPO / "workflow" / "configs" / "paper.yaml")
+# Claim ids each stage must report (a stage may test a claim per dataset or
+# generator, e.g. L1-image): the scorecard is assembled from these.
+STAGE_CLAIMS = {
+    "isometry": {"I1", "I2"},
+    "adversarial": {"I3", "I4"},
+    "lsh": {"L1", "L2", "L3"},
+}
+VERDICTS = {"reproduced", "not reproduced", "inconclusive"}
 
 
 def planned_datasets(stdout: str) -> set[str]:
-    return {line.split("dataset=")[1].strip() for line in stdout.splitlines() if "dataset=" in line}
+    """Datasets the dry run plans to prepare (prepare_dataset's only wildcard)."""
+    return set(re.findall(r"^\s*wildcards: dataset=([\w-]+)\s*$", stdout, flags=re.M))
 
 
 def test_dry_run_default_config(tmp_path):
@@ -75,6 +86,13 @@ def test_smoke_dag_end_to_end(tmp_path, mirror):
     # The mirror's MNIST is a re-split, not the official files: provenance says so.
     mnist = json.loads((tmp_path / "results/data/mnist.provenance.json").read_text())
     assert mnist["data"]["warnings"]
+
+    for stage, claim_ids in STAGE_CLAIMS.items():
+        claims = read_claims(tmp_path / "results" / stage / "claims.csv")
+        assert set(claims["claim_id"].str.split("-").str[0]) == claim_ids
+        assert set(claims["verdict"]) <= VERDICTS
+        assert claims["mean"].notna().all()
+        assert list((tmp_path / "results" / "figures").glob(f"{stage}_*.png"))
 
     again = run_snakemake(tmp_path, "-n", "--cores", "2", "--configfile", SMOKE, mirror=mirror)
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -1,1 +1,109 @@
-# Stage adversarial: rules arrive with its issue; registers STAGE_TARGETS["adversarial"].
+# Stage adversarial (issue 5): every isometry model under FGSM (the paper's eps grid),
+# real PGD-40, AutoAttack (standard, L-inf) and a black-box Square check; the authors'
+# attack-loss variant; gradient-masking checks; claims I3/I4; robustness curves.
+# The models, betas and reference betas are the isometry stage's (isometry_runs()).
+include: "adversarial_helpers.smk"
+
+
+rule adversarial_eval:
+    input:
+        model=isometry_model("{dataset}", "{beta}", "{seed}"),
+        data=lambda wildcards: dataset_file(wildcards.dataset),
+    output:
+        metrics=f"{ADV_OUT}/metrics.csv",
+        provenance=f"{ADV_OUT}/provenance.json",
+    log:
+        "logs/adversarial/{dataset}/beta{beta}/seed{seed}.log",
+    benchmark:
+        "benchmarks/adversarial/{dataset}/beta{beta}/seed{seed}.tsv"
+    wildcard_constraints:
+        dataset="|".join(DATASETS),
+        beta=r"[0-9][0-9.e+-]*",
+        seed=r"\d+",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=GPUS,
+    params:
+        eps=adversarial_eps(),
+        n_points=ADV["n_points"],
+        subset_seed=ADV["subset_seed"],
+        batch_size=ADV["batch_size"],
+        pgd_steps=ADV["pgd"]["steps"],
+        pgd_step_factor=ADV["pgd"]["step_factor"],
+        pgd_random_start=ADV["pgd"]["random_start"],
+        isometry_attacks=ADV["isometry_attacks"],
+        isometry_batch_size=ADV["isometry_batch_size"],
+        aa_eps=ADV["autoattack"]["eps"],
+        run_autoattack=adversarial_aa("enabled"),
+        aa_points=adversarial_aa("n_points"),
+        aa_parts=adversarial_aa("parts"),
+        aa_steps=adversarial_aa("steps"),
+        aa_square_queries=adversarial_aa("square_queries"),
+        run_square=lambda wildcards: adversarial_square(wildcards) is not None,
+        square_queries=adversarial_square,
+        device=config["device"],
+        deterministic=config["deterministic"],
+    script:
+        "../scripts/adversarial_eval.py"
+
+
+rule adversarial_summary:
+    input:
+        metrics=adversarial_eval_outputs(),
+    output:
+        metrics="results/adversarial/metrics.csv",
+        checks="results/adversarial/checks.csv",
+        claims="results/adversarial/claims.csv",
+        provenance="results/adversarial/summary.provenance.json",
+    log:
+        "logs/adversarial/summary.log",
+    benchmark:
+        "benchmarks/adversarial/summary.tsv"
+    conda:
+        ENV
+    params:
+        reference_beta={
+            d: adversarial_reference_beta(d) for d in adversarial_datasets()
+        },
+        threshold=ADV["claim_threshold"],
+        eps=adversarial_eps(),
+        aa_eps=ADV["autoattack"]["eps"],
+        tolerance=ADV["checks"]["tolerance"],
+        zero_accuracy=ADV["checks"]["zero_accuracy"],
+        scale={d: adversarial_scale(d) for d in adversarial_datasets()},
+    script:
+        "../scripts/adversarial_summary.py"
+
+
+rule adversarial_figures:
+    input:
+        metrics="results/adversarial/metrics.csv",
+    output:
+        figures=expand(
+            "results/figures/adversarial_robustness_{dataset}.png",
+            dataset=adversarial_datasets(),
+        ),
+    log:
+        "logs/adversarial/figures.log",
+    benchmark:
+        "benchmarks/adversarial/figures.tsv"
+    conda:
+        ENV
+    params:
+        datasets=adversarial_datasets(),
+    script:
+        "../scripts/adversarial_figures.py"
+
+
+STAGE_TARGETS["adversarial"] = [
+    "results/adversarial/claims.csv",
+    "results/adversarial/checks.csv",
+    *expand(
+        "results/figures/adversarial_robustness_{dataset}.png",
+        dataset=adversarial_datasets(),
+    ),
+]

@@ -1,1 +1,174 @@
-# Stage lsh: rules arrive with its issue; registers STAGE_TARGETS["lsh"].
+# Stage lsh (Dikkala, Kaplun, Panigrahy 2021): manifold data x = G(gamma, theta) from the
+# seed, classifiers on C seen manifolds, their embeddings as LSH of gamma, one-shot
+# learning of unseen manifolds; claims L1-L3 and figures.
+
+LSH = config["lsh"]
+LSH_GENS = LSH["generators"]
+LSH_C = sorted(LSH["n_classes"])
+LSH_FIG = "results/figures/lsh_{}.png"
+if max(LSH["n_way"]) > LSH["n_unseen"]:
+    raise ValueError(
+        f"invalid configuration:\n  key 'lsh.n_way': {max(LSH['n_way'])}-way episodes need "
+        f"at least that many unseen manifolds, but 'lsh.n_unseen' is {LSH['n_unseen']}"
+    )
+LSH_WILDCARDS = {"gen": "|".join(LSH_GENS) or "none", "C": r"\d+", "seed": r"\d+"}
+
+
+rule lsh_data:
+    output:
+        data="results/lsh/data/{gen}/seed{seed}.pt",
+        provenance="results/lsh/data/{gen}/seed{seed}.provenance.json",
+    log:
+        "logs/lsh/data_{gen}_seed{seed}.log",
+    benchmark:
+        "benchmarks/lsh/data_{gen}_seed{seed}.tsv"
+    wildcard_constraints:
+        **LSH_WILDCARDS,
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        n_classes=max(LSH_C),
+        samples_per_class=LSH["samples_per_class"],
+        n_unseen=LSH["n_unseen"],
+        samples_per_unseen=LSH["samples_per_unseen"],
+        rho_levels=LSH["rho_levels"],
+        pairs_per_level=LSH["pairs_per_level"],
+        samples_per_pair=LSH["samples_per_pair"],
+        generator=lambda w: LSH[w.gen],
+    script:
+        "../scripts/lsh_data.py"
+
+
+rule lsh_train:
+    input:
+        data="results/lsh/data/{gen}/seed{seed}.pt",
+    output:
+        model="results/lsh/models/{gen}/C{C}/seed{seed}.pt",
+        metrics="results/lsh/train/{gen}/C{C}/seed{seed}.csv",
+        provenance="results/lsh/train/{gen}/C{C}/seed{seed}.provenance.json",
+    log:
+        "logs/lsh/train_{gen}_C{C}_seed{seed}.log",
+    benchmark:
+        "benchmarks/lsh/train_{gen}_C{C}_seed{seed}.tsv"
+    wildcard_constraints:
+        **LSH_WILDCARDS,
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+        gpu=GPUS,
+    params:
+        hidden=lambda w: LSH["model"][w.gen]["hidden"],
+        embed_dim=lambda w: LSH["model"][w.gen]["embed_dim"],
+        steps=LSH["train"]["steps"],
+        batch_size=LSH["train"]["batch_size"],
+        lr=LSH["train"]["lr"],
+        weight_decay=LSH["train"]["weight_decay"],
+        device=config["device"],
+        deterministic=config["deterministic"],
+    script:
+        "../scripts/lsh_train.py"
+
+
+rule lsh_eval:
+    input:
+        data="results/lsh/data/{gen}/seed{seed}.pt",
+        models=expand("results/lsh/models/{{gen}}/C{C}/seed{{seed}}.pt", C=LSH_C),
+    output:
+        metrics="results/lsh/eval/{gen}/seed{seed}.csv",
+        projection="results/lsh/eval/{gen}/seed{seed}_embedding2d.csv",
+        provenance="results/lsh/eval/{gen}/seed{seed}.provenance.json",
+    log:
+        "logs/lsh/eval_{gen}_seed{seed}.log",
+    benchmark:
+        "benchmarks/lsh/eval_{gen}_seed{seed}.tsv"
+    wildcard_constraints:
+        **LSH_WILDCARDS,
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+        gpu=GPUS,
+    params:
+        hidden=lambda w: LSH["model"][w.gen]["hidden"],
+        embed_dim=lambda w: LSH["model"][w.gen]["embed_dim"],
+        n_way=LSH["n_way"],
+        episodes=LSH["episodes"],
+        hyperplanes=LSH["hyperplanes"],
+        n_projected=LSH["n_projected"],
+        device=config["device"],
+        deterministic=config["deterministic"],
+    script:
+        "../scripts/lsh_eval.py"
+
+
+rule lsh_claims:
+    input:
+        eval=expand("results/lsh/eval/{gen}/seed{seed}.csv", gen=LSH_GENS, seed=seeds()),
+        train=expand(
+            "results/lsh/train/{gen}/C{C}/seed{seed}.csv",
+            gen=LSH_GENS,
+            C=LSH_C,
+            seed=seeds(),
+        ),
+    output:
+        claims="results/lsh/claims.csv",
+        metrics="results/lsh/metrics.csv",
+        provenance="results/lsh/claims.provenance.json",
+    log:
+        "logs/lsh/claims.log",
+    benchmark:
+        "benchmarks/lsh/claims.tsv"
+    conda:
+        ENV
+    params:
+        l1_max_ratio=LSH["l1_max_ratio"],
+        l2_max_spearman=LSH["l2_max_spearman"],
+        l3_min_margin=LSH["l3_min_margin"],
+        scale={
+            "C": LSH_C,
+            "samples_per_class": LSH["samples_per_class"],
+            "steps": LSH["train"]["steps"],
+            "n_unseen": LSH["n_unseen"],
+            "n_way": LSH["n_way"],
+            "episodes": LSH["episodes"],
+        },
+    script:
+        "../scripts/lsh_claims.py"
+
+
+rule lsh_figures:
+    input:
+        **(
+            {
+                "projection": f"results/lsh/eval/image/seed{seeds()[0]}_embedding2d.csv",
+                "data": f"results/lsh/data/image/seed{seeds()[0]}.pt",
+            }
+            if "image" in LSH_GENS
+            else {}
+        ),
+        metrics="results/lsh/metrics.csv",
+    output:
+        **({"samples": LSH_FIG.format("samples")} if "image" in LSH_GENS else {}),
+        collision=LSH_FIG.format("collision"),
+        invariance=LSH_FIG.format("invariance"),
+        oneshot=LSH_FIG.format("oneshot"),
+    log:
+        "logs/lsh/figures.log",
+    benchmark:
+        "benchmarks/lsh/figures.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/lsh_figures.py"
+
+
+STAGE_TARGETS["lsh"] = ["results/lsh/claims.csv", *rules.lsh_figures.output]

@@ -1,0 +1,147 @@
+"""Sanity checks against gradient masking (Carlini et al. 2019, "On evaluating
+adversarial robustness"), computed from the tidy accuracy table, one row per check:
+
+- monotone: robust accuracy does not rise with eps (beyond ``tolerance``), per attack;
+- reaches_zero: at the largest eps of the grid robust accuracy is at most ``zero_accuracy``;
+- pgd_vs_fgsm: multi-step PGD is at least as strong as FGSM at each eps (same loss);
+- autoattack_vs_pgd: AutoAttack is at least as strong as PGD-40 on the same points;
+- square_vs_whitebox: the black-box Square attack is not stronger than the best
+  white-box attack (PGD, AutoAttack) on the same points.
+
+The table has the tidy metric columns (stage, method, seed, metric, value) with
+metric = the check's name, method = the attack checked, plus dataset, beta, eps,
+tolerance, passed and a statement; a failing check is a result, not an error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from repgeom.adversarial.evaluate import AA, MAIN, STAGE
+
+CURVE_ATTACKS = ("fgsm", "pgd", "fgsm_isometry", "pgd_isometry")
+PAIRS = (("pgd", "fgsm"), ("pgd_isometry", "fgsm_isometry"))
+GROUP = ["dataset", "beta", "seed"]
+
+
+def _accuracy(df: pd.DataFrame) -> pd.DataFrame:
+    return df[df["metric"] == "accuracy"]
+
+
+def _curve(acc: pd.DataFrame, method: str, subset: str) -> pd.Series:
+    sel = acc[(acc["method"] == method) & (acc["subset"] == subset)]
+    return sel.groupby("eps")["value"].mean().sort_index()
+
+
+def _match(a: pd.Series, b: pd.Series) -> list[tuple[float, float, float]]:
+    """(eps, a, b) at the eps values both curves share (within float noise)."""
+    out = []
+    for eps, va in a.items():
+        hit = [vb for eb, vb in b.items() if np.isclose(eps, eb, rtol=1e-9, atol=1e-12)]
+        if hit:
+            out.append((float(eps), float(va), float(hit[0])))
+    return out
+
+
+def gradient_masking_checks(
+    metrics: pd.DataFrame, *, tolerance: float, zero_accuracy: float
+) -> pd.DataFrame:
+    rows: list[dict] = []
+    acc = _accuracy(metrics)
+    for key, group in acc.groupby(GROUP, sort=True):
+        base = {"stage": STAGE, **dict(zip(GROUP, key, strict=True))}
+
+        def add(check, method, eps, value, passed, statement, tol=tolerance, base=base):
+            rows.append(
+                {
+                    **base,
+                    "method": method,
+                    "metric": check,
+                    "eps": eps,
+                    "value": float(value),
+                    "tolerance": float(tol),
+                    "passed": bool(passed),
+                    "statement": statement,
+                }
+            )
+
+        for method in CURVE_ATTACKS:
+            curve = _curve(group, method, MAIN)
+            if len(curve) < 2:
+                continue
+            rises = np.diff(curve.to_numpy())
+            worst = int(np.argmax(rises))
+            add(
+                "monotone",
+                method,
+                float(curve.index[worst + 1]),
+                rises[worst],
+                rises[worst] <= tolerance,
+                "largest rise of robust accuracy between consecutive eps (<= tolerance)",
+            )
+            add(
+                "reaches_zero",
+                method,
+                float(curve.index[-1]),
+                curve.iloc[-1],
+                curve.iloc[-1] <= zero_accuracy,
+                "robust accuracy at the largest eps (<= zero_accuracy)",
+                tol=zero_accuracy,
+            )
+        for strong, weak in PAIRS:
+            for eps, a, b in _match(_curve(group, strong, MAIN), _curve(group, weak, MAIN)):
+                add(
+                    f"{strong}_vs_{weak}",
+                    strong,
+                    eps,
+                    a - b,
+                    a - b <= tolerance,
+                    f"accuracy under {strong} minus under {weak} (<= tolerance)",
+                )
+        pgd_aa = _curve(group, "pgd", AA)
+        aa = _curve(group, "autoattack", AA)
+        for eps, a, b in _match(aa, pgd_aa):
+            add(
+                "autoattack_vs_pgd",
+                "autoattack",
+                eps,
+                a - b,
+                a - b <= tolerance,
+                "accuracy under AutoAttack minus under PGD on the same points (<= tolerance)",
+            )
+        for eps, sq, wb in _match(_curve(group, "square", AA), pgd_aa):
+            hit = [v for e, v in aa.items() if np.isclose(e, eps)]
+            best = min([wb, *hit])
+            add(
+                "square_vs_whitebox",
+                "square",
+                eps,
+                sq - best,
+                sq - best >= -tolerance,
+                "accuracy under Square minus under the best white-box attack (>= -tolerance)",
+            )
+    columns = [*base_columns(), "eps", "tolerance", "passed", "statement"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def base_columns() -> list[str]:
+    return ["stage", "method", "seed", "metric", "value", *[c for c in GROUP if c != "seed"]]
+
+
+def summarize_checks(checks: pd.DataFrame) -> pd.DataFrame:
+    """Per check and attack: how many passed out of how many, and the worst value."""
+    if checks.empty:
+        return pd.DataFrame(columns=["metric", "method", "n", "n_failed", "worst"])
+    out = []
+    for (check, method), g in checks.groupby(["metric", "method"], sort=True):
+        worst = g["value"].min() if check == "square_vs_whitebox" else g["value"].max()
+        out.append(
+            {
+                "metric": check,
+                "method": method,
+                "n": len(g),
+                "n_failed": int((~g["passed"].astype(bool)).sum()),
+                "worst": float(worst),
+            }
+        )
+    return pd.DataFrame(out)

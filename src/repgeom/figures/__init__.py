@@ -1,0 +1,1 @@
+"""Figures drawn only from tidy metric tables (seaborn, matplotlib Agg)."""

@@ -1,0 +1,93 @@
+"""Robustness curves: robust accuracy against eps, one line per beta, one panel per
+attack, 95% Student-t bands over seeds; drawn only from the tidy metrics table."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from repgeom.io import atomic_path  # noqa: E402
+from repgeom.metrics import summarize  # noqa: E402
+
+TITLES = {
+    "fgsm": "FGSM (cross-entropy)",
+    "pgd": "PGD (cross-entropy)",
+    "autoattack": "AutoAttack, L-inf",
+    "square": "Square (black-box)",
+    "fgsm_isometry": "FGSM, CE + beta*isometry\n(authors' variant)",
+    "pgd_isometry": "PGD, CE + beta*isometry\n(authors' variant)",
+}
+SUBSET = {"autoattack": "aa", "square": "aa"}
+
+
+def robustness_curves(metrics: pd.DataFrame, dataset: str, path: str | os.PathLike) -> None:
+    acc = metrics[(metrics["metric"] == "accuracy") & (metrics["dataset"] == dataset)]
+    methods = [m for m in TITLES if m in set(acc["method"])]
+    if not methods:
+        raise ValueError(f"no attack results for {dataset}")
+    betas = sorted(acc["beta"].unique())
+    palette = dict(zip(betas, sns.color_palette("viridis", len(betas)), strict=True))
+    ncols = min(3, len(methods))
+    nrows = int(np.ceil(len(methods) / ncols))
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False, sharey=True
+    )
+    for ax, method in zip(axes.flat, methods, strict=False):
+        sel = acc[(acc["method"] == method) & (acc["subset"] == SUBSET.get(method, "main"))]
+        stats = summarize(sel, ["beta", "eps"])
+        stats["beta_label"] = stats["beta"].map(lambda b: f"{b:g}")
+        sns.lineplot(
+            data=stats,
+            x="eps",
+            y="mean",
+            hue="beta",
+            palette=palette,
+            marker="o",
+            ax=ax,
+            legend=ax is axes.flat[0],
+        )
+        for beta, g in stats.groupby("beta"):
+            if g["ci_low"].notna().any():
+                ax.fill_between(
+                    g["eps"],
+                    g["ci_low"].clip(0, 1),
+                    g["ci_high"].clip(0, 1),
+                    color=palette[beta],
+                    alpha=0.2,
+                    linewidth=0,
+                )
+        n = int(sel["n_points"].max())
+        detail = sel["attack_detail"].dropna().iloc[0] if "attack_detail" in sel else ""
+        ax.set(
+            xscale="log",
+            ylim=(-0.02, 1.02),
+            xlabel="eps (L-inf)",
+            ylabel="robust accuracy",
+            title=f"{TITLES[method]} [{n} pts]\n{detail}",
+        )
+    for ax in list(axes.flat)[len(methods) :]:
+        ax.set_visible(False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if axes.flat[0].get_legend() is not None:
+        axes.flat[0].get_legend().remove()
+    fig.legend(
+        handles,
+        [f"beta={float(v):g}" for v in labels],
+        loc="lower center",
+        ncol=len(betas),
+        frameon=False,
+    )
+    n_seeds = acc["seed"].nunique()
+    fig.suptitle(f"{dataset}: robust accuracy vs eps (mean, 95% CI over {n_seeds} seed(s))")
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)

@@ -1,0 +1,296 @@
+"""Evaluation of embeddings as hashes of the manifold identifier gamma:
+
+* ``invariance_ratio``: mean within-manifold over mean overall pairwise distance;
+* ``hyperplane_collision``: Monte-Carlo collision probability of random-hyperplane sign
+  hashes (SimHash), whose expectation for two fixed vectors is ``simhash_collision`` =
+  1 - angle/pi;
+* ``one_shot_accuracy``: N-way episodes on unseen manifolds, one support sample per
+  manifold, nearest neighbour (Euclidean) on embeddings;
+* ``evaluate_seed`` runs all three for raw inputs, the untrained network and the trained
+  ones; ``lsh_claims`` turns the tidy table into the claims L1-L3."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+
+from repgeom.claims import evaluate_claim
+from repgeom.lsh.models import embed_all
+
+PAPER = "Dikkala, Kaplun, Panigrahy 2021 (arXiv 2103.06875)"
+
+
+def invariance_ratio(emb: torch.Tensor) -> dict:
+    """emb [M, m, d] (M manifolds, m samples each) -> within, overall distances and ratio."""
+    n_man, m = emb.shape[:2]
+    if m < 2 or n_man < 2:
+        raise ValueError(f"need >= 2 manifolds with >= 2 samples each, got {tuple(emb.shape)}")
+    emb = emb.double()
+    within = torch.cdist(emb, emb).sum() / (n_man * m * (m - 1))
+    flat = emb.reshape(n_man * m, -1)
+    n = flat.shape[0]
+    overall = torch.cdist(flat, flat).sum() / (n * (n - 1))
+    return {"within": float(within), "overall": float(overall), "ratio": float(within / overall)}
+
+
+def simhash_collision(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Closed form Pr[sign(r.u) = sign(r.v)] = 1 - angle(u, v)/pi for r ~ N(0, I); [..., d]."""
+    cos = torch.nn.functional.cosine_similarity(u.double(), v.double(), dim=-1)
+    return 1 - torch.arccos(cos.clamp(-1, 1)) / math.pi
+
+
+def hyperplane_collision(
+    u: torch.Tensor, v: torch.Tensor, n_planes: int, generator: torch.Generator
+) -> torch.Tensor:
+    """Monte-Carlo collision probability of sign hashes with ``n_planes`` Gaussian
+    hyperplanes (drawn on the CPU generator): u, v [..., d] -> [...] fraction of equal bits."""
+    if u.shape != v.shape:
+        raise ValueError(
+            f"u and v must have the same shape, got {tuple(u.shape)}, {tuple(v.shape)}"
+        )
+    planes = torch.randn(u.shape[-1], n_planes, generator=generator).to(u.device, u.dtype)
+    return ((u @ planes > 0) == (v @ planes > 0)).double().mean(-1)
+
+
+def one_shot_accuracy(
+    emb: torch.Tensor, n_way: int, episodes: int, generator: torch.Generator, chunk: int = 64
+) -> float:
+    """emb [M, m, d]. Each episode draws ``n_way`` of the M manifolds and one support
+    sample per manifold; every other sample of those manifolds is a query, labelled by
+    its nearest support sample. Episodes come from ``generator`` alone, so the same
+    generator seed gives the same episodes for every embedding."""
+    n_man, m, d = emb.shape
+    if not 2 <= n_way <= n_man:
+        raise ValueError(f"n_way must be in [2, {n_man}], got {n_way}")
+    if m < 2:
+        raise ValueError("one-shot accuracy needs >= 2 samples per manifold")
+    classes = torch.rand(episodes, n_man, generator=generator).argsort(1)[:, :n_way]
+    support = torch.randint(m, (episodes, n_way), generator=generator)
+    classes, support = classes.to(emb.device), support.to(emb.device)
+    flat = emb.reshape(n_man * m, d).double()
+    dist = torch.cdist(flat, flat)  # all pairs once; episodes only gather from it
+    truth = torch.arange(n_way, device=emb.device).repeat_interleave(m)
+    sample = torch.arange(m, device=emb.device)
+    correct = total = 0
+    for start in range(0, episodes, chunk):
+        c, s = classes[start : start + chunk], support[start : start + chunk]
+        sup = c * m + s  # [t, N] flat index of each support sample
+        queries = (c[:, :, None] * m + sample).reshape(c.shape[0], n_way * m)  # [t, N*m]
+        pred = dist[queries[:, :, None], sup[:, None, :]].argmin(-1)  # [t, N*m]
+        valid = sample.repeat(n_way)[None] != s.repeat_interleave(m, dim=1)
+        correct += int(((pred == truth[None]) & valid).sum())
+        total += int(valid.sum())
+    return correct / total
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman rank correlation; 0 when either side is constant (no trend)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return 0.0
+    return float(stats.spearmanr(x, y).statistic)
+
+
+def _methods(models: Mapping[int, torch.nn.Module], untrained: torch.nn.Module):
+    yield "raw", math.nan, None
+    yield "untrained", math.nan, untrained
+    for c in sorted(models):
+        yield "trained", c, models[c]
+
+
+@torch.no_grad()
+def evaluate_seed(
+    data: dict,
+    models: Mapping[int, torch.nn.Module],
+    untrained: torch.nn.Module,
+    *,
+    seed: int,
+    n_way: Sequence[int],
+    episodes: int,
+    hyperplanes: int,
+    n_projected: int,
+    device: torch.device,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tidy metrics (invariance, collision per rho level, one-shot accuracy) for raw
+    inputs, the untrained network and each trained model (parameter C), plus a 2-D PCA
+    of the first ``n_projected`` unseen manifolds' embeddings."""
+    kind = data["kind"]
+    x_unseen = data["x_unseen"].to(device)
+    n_man, m = x_unseen.shape[:2]
+    flat_unseen = x_unseen.reshape(n_man * m, *x_unseen.shape[2:])
+    xa, xb = data["x_pair_a"].to(device), data["x_pair_b"].to(device)
+    n_pairs, s = xa.shape[:2]
+    rho = data["pair_rho"]
+    levels = torch.unique(rho).flip(0).tolist()  # from identical (rho=1) to far
+    ga, gb = data["gamma_pair_a"], data["gamma_pair_b"]
+    delta = (ga - gb).norm(dim=1)
+    ideal = simhash_collision(ga, gb)
+    base = {"stage": "lsh", "generator": kind, "seed": seed}
+    rows, proj = [], []
+    for level in levels:
+        sel = rho == level
+        dg = float(delta[sel].mean())
+        rows.append(
+            {
+                **base,
+                "method": "simhash_gamma",
+                "metric": "collision",
+                "rho": level,
+                "delta_gamma": dg,
+                "value": float(ideal[sel].mean()),
+            }
+        )
+    for method, c, model in _methods(models, untrained):
+        tag = {**base, "method": method, "C": c}
+        emb = embed_all(model, flat_unseen)
+        inv = invariance_ratio(emb.reshape(n_man, m, -1))
+        for key, name in (
+            ("ratio", "invariance_ratio"),
+            ("within", "within_distance"),
+            ("overall", "overall_distance"),
+        ):
+            rows.append({**tag, "metric": name, "value": inv[key]})
+        center = emb.mean(0)
+        ea = embed_all(model, xa.reshape(n_pairs * s, *xa.shape[2:])) - center
+        eb = embed_all(model, xb.reshape(n_pairs * s, *xb.shape[2:])) - center
+        planes = torch.Generator().manual_seed(int(seed))
+        coll = hyperplane_collision(ea, eb, hyperplanes, planes).reshape(n_pairs, s).mean(1).cpu()
+        for level in levels:
+            sel = rho == level
+            rows.append(
+                {
+                    **tag,
+                    "metric": "collision",
+                    "rho": level,
+                    "delta_gamma": float(delta[sel].mean()),
+                    "value": float(coll[sel].mean()),
+                }
+            )
+        emb3 = emb.reshape(n_man, m, -1)
+        for n in n_way:
+            episodes_gen = torch.Generator().manual_seed(int(seed))
+            acc = one_shot_accuracy(emb3, n, episodes, episodes_gen)
+            rows.append({**tag, "metric": "oneshot_accuracy", "n_way": n, "value": acc})
+        if method != "trained" or c == max(models):
+            proj.append(_pca2(emb3[:n_projected], method, c, kind, seed))
+    return pd.DataFrame(rows), pd.concat(proj, ignore_index=True)
+
+
+def _pca2(emb: torch.Tensor, method: str, c: float, kind: str, seed: int) -> pd.DataFrame:
+    k, m, d = emb.shape
+    flat = emb.reshape(k * m, d).double()
+    flat = flat - flat.mean(0)
+    _, _, vt = torch.linalg.svd(flat, full_matrices=False)
+    xy = (flat @ vt[:2].T).cpu().numpy()
+    return pd.DataFrame(
+        {
+            "generator": kind,
+            "seed": seed,
+            "method": method,
+            "C": c,
+            "manifold": np.repeat(np.arange(k), m),
+            "sample": np.tile(np.arange(m), k),
+            "pc1": xy[:, 0],
+            "pc2": xy[:, 1] if xy.shape[1] > 1 else 0.0,
+        }
+    )
+
+
+def _per_seed(df: pd.DataFrame, c_max: float, fn) -> list[float]:
+    return [fn(g, c_max) for _, g in df.groupby("seed", sort=True)]
+
+
+def l1_statistic(g: pd.DataFrame, c_max: float) -> float:
+    """Trained invariance ratio at C = c_max over the lower of the raw/untrained ratios."""
+    r = g[g.metric == "invariance_ratio"]
+    trained = r[(r.method == "trained") & (r.C == c_max)]["value"].iloc[0]
+    return trained / r[r.method.isin(["raw", "untrained"])]["value"].min()
+
+
+def l2_statistic(g: pd.DataFrame, c_max: float) -> float:
+    """Spearman(bin mean ||dgamma||, bin collision probability), trained at C = c_max."""
+    t = g[(g.metric == "collision") & (g.method == "trained") & (g.C == c_max)]
+    return spearman(t["delta_gamma"], t["value"])
+
+
+def l3_statistic(g: pd.DataFrame, c_max: float) -> float:
+    """min(accuracy margin at c_max over the better baseline, Spearman(C, accuracy)), with
+    accuracies averaged over the N-way settings."""
+    acc = g[g.metric == "oneshot_accuracy"]
+    trained = acc[acc.method == "trained"].groupby("C")["value"].mean()
+    baseline = max(acc[acc.method == m]["value"].mean() for m in ("raw", "untrained"))
+    return min(trained[c_max] - baseline, spearman(trained.index, trained.values))
+
+
+def lsh_claims(
+    metrics: pd.DataFrame,
+    *,
+    l1_max_ratio: float,
+    l2_max_spearman: float,
+    l3_min_margin: float,
+    scale: dict,
+) -> list[dict]:
+    """Claims L1-L3 for each generator (ids ``L1-randnet``, ``L1-image``, ...), each a
+    per-seed statistic at the largest C, mean and CI over seeds (statistics fixed here,
+    thresholds from the config)."""
+    claims = []
+    for kind, df in metrics.groupby("generator", sort=False):
+        c_max = df["C"].max()
+        if not ((df.method == "trained") & (df.C == c_max)).any():
+            raise ValueError(f"claims: no trained results for generator {kind}")
+        where = {**scale, "generator": kind, "C": int(c_max)}
+
+        sub = df[df.metric.isin(["invariance_ratio", "collision", "oneshot_accuracy"])]
+        claims += [
+            evaluate_claim(
+                claim_id=f"L1-{kind}",
+                paper=PAPER,
+                statement=(
+                    f"{kind} manifolds: the trained embedding is close to theta-invariant: on "
+                    "unseen manifolds at the largest C, its within/overall mean pairwise "
+                    "distance ratio divided by the lower of the raw-input and untrained-"
+                    "network ratios is below the threshold"
+                ),
+                metric="invariance_ratio_trained_over_best_baseline",
+                values=_per_seed(sub, c_max, l1_statistic),
+                threshold=l1_max_ratio,
+                direction="<",
+                scale=where,
+            ),
+            evaluate_claim(
+                claim_id=f"L2-{kind}",
+                paper=PAPER,
+                statement=(
+                    f"{kind} manifolds: the sign-hash collision probability of trained "
+                    "embeddings (largest C) between pairs of manifolds falls with ||dgamma||: "
+                    "per-seed Spearman correlation between the mean ||dgamma|| of each "
+                    "gamma-correlation bin and its collision probability is below the threshold"
+                ),
+                metric="spearman_collision_vs_dgamma",
+                values=_per_seed(sub, c_max, l2_statistic),
+                threshold=l2_max_spearman,
+                direction="<",
+                scale=where,
+            ),
+            evaluate_claim(
+                claim_id=f"L3-{kind}",
+                paper=PAPER,
+                statement=(
+                    f"{kind} manifolds: one-shot accuracy on unseen manifolds (mean over N-way "
+                    "settings) beats both baselines and rises with C: per seed, min(trained "
+                    "accuracy at the largest C minus the better of raw-input and untrained, "
+                    "Spearman correlation of trained accuracy with C) is above the threshold"
+                ),
+                metric="min(oneshot_margin_at_max_C, spearman_oneshot_vs_C)",
+                values=_per_seed(sub, c_max, l3_statistic),
+                threshold=l3_min_margin,
+                direction=">",
+                scale=where,
+            ),
+        ]
+    return claims

@@ -1,0 +1,66 @@
+"""The adversarial stage in the DAG: planning (dry run) and the smoke run."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from conftest import REPO, run_snakemake
+
+SMOKE = str(REPO / "workflow" / "configs" / "smoke.yaml")
+ONLY = ("--config", "stages=[adversarial]")
+
+
+def planned(stdout: str) -> dict[str, int]:
+    """Job counts from snakemake's 'Job stats' table."""
+    counts, on = {}, False
+    for line in stdout.splitlines():
+        parts = line.split()
+        if parts[:2] == ["job", "count"]:
+            on = True
+        elif on and len(parts) == 2 and parts[1].isdigit():
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def test_dry_run_plans_one_eval_per_model(tmp_path):
+    out = run_snakemake(tmp_path, "-n", "--cores", "2", *ONLY).stdout
+    jobs = planned(out)
+    # default config: 2 datasets x 5 betas x 3 seeds
+    assert jobs["adversarial_eval"] == jobs["isometry_train"] == 30
+    assert jobs["adversarial_summary"] == 1 and jobs["adversarial_figures"] == 1
+    assert "results/figures/adversarial_robustness_fashion-mnist.png" in out
+    assert "results/isometry/mnist/beta0.1/seed2/model.pt" in out
+
+
+def test_dry_run_smoke(tmp_path):
+    out = run_snakemake(tmp_path, "-n", "--cores", "2", "--configfile", SMOKE, *ONLY).stdout
+    jobs = planned(out)
+    assert jobs["adversarial_eval"] == jobs["isometry_train"]
+    assert jobs["adversarial_summary"] == 1
+
+
+@pytest.mark.slow
+def test_smoke_run(tmp_path, mirror):
+    run_snakemake(tmp_path, "--cores", "2", "--configfile", SMOKE, *ONLY, mirror=mirror)
+    res = tmp_path / "results"
+    metrics = pd.read_csv(res / "adversarial/metrics.csv")
+    acc = metrics[metrics["metric"] == "accuracy"]
+    assert acc["value"].between(0, 1).all()
+    assert {"fgsm", "pgd", "fgsm_isometry", "autoattack", "square"} <= set(acc["method"])
+    linf = metrics[metrics["metric"] == "max_linf"]
+    assert (linf["value"] <= linf["eps"] + 1e-6).all()
+    claims = pd.read_csv(res / "adversarial/claims.csv")
+    assert set(claims["claim_id"]) == {"I3", "I4"}
+    assert set(claims["attack"]) == {"fgsm", "fgsm_isometry", "pgd", "autoattack"}
+    checks = pd.read_csv(res / "adversarial/checks.csv")
+    assert {"monotone", "reaches_zero", "pgd_vs_fgsm", "square_vs_whitebox"} <= set(
+        checks["metric"]
+    )
+    log = (tmp_path / "logs/adversarial/summary.log").read_text()
+    assert "gradient-masking checks" in log and "claims:" in log
+    for dataset in claims["dataset"].unique():
+        assert (res / f"figures/adversarial_robustness_{dataset}.png").stat().st_size > 10_000
+    run = next((res / "adversarial").glob("*/beta*/seed*/provenance.json"))
+    assert json.loads(run.read_text())["model_meta"]["beta"] >= 0

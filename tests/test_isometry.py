@@ -1,0 +1,211 @@
+"""Isometry stage library: the regulariser, the model API, geometry metrics, hierarchy,
+claims."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from repgeom.isometry.geometry import geometry_metrics, normalised_stress
+from repgeom.isometry.hierarchy import (
+    HierarchicalMLP,
+    hierarchical_loss,
+    mnist_hierarchy_labels,
+    torus_dataset,
+)
+from repgeom.isometry.losses import isometric_loss, isometry_penalty, pairwise_distances
+from repgeom.isometry.models import IsometricMLP, load_model, save_model
+from repgeom.isometry.summary import (
+    accuracy_drop_points,
+    beta_rank_correlation,
+    isometry_claims,
+)
+
+
+def double_loop_penalty(h, x, y, K):
+    n = len(y)
+    total = 0.0
+    for i, j in itertools.product(range(n), range(n)):
+        same = float(y[i] == y[j])
+        dh = math.sqrt(sum((float(a) - float(b)) ** 2 for a, b in zip(h[i], h[j], strict=True)))
+        dx = math.sqrt(sum((float(a) - float(b)) ** 2 for a, b in zip(x[i], x[j], strict=True)))
+        total += (K * same * dh - same * dx) ** 2
+    return total / n**2
+
+
+def test_penalty_equals_double_loop():
+    gen = torch.Generator().manual_seed(0)
+    h = torch.randn(7, 5, generator=gen, dtype=torch.float64)
+    x = torch.rand(7, 12, generator=gen, dtype=torch.float64)
+    y = torch.tensor([0, 1, 0, 2, 1, 0, 2])
+    for K in (1.0, 10.0):
+        got = isometry_penalty(h, x, y, K).item()
+        assert got == pytest.approx(double_loop_penalty(h, x, y, K), rel=1e-10)
+
+
+def test_penalty_flattens_images_and_ignores_between_class_pairs():
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand(6, 1, 28, 28, generator=gen)
+    h = torch.randn(6, 4, generator=gen)
+    distinct = torch.arange(6)  # no within-class pair but the diagonal: penalty 0
+    assert isometry_penalty(h, x, distinct, 10.0).item() == 0.0
+    y = torch.tensor([0, 0, 1, 1, 2, 2])
+    flat = isometry_penalty(h, x.reshape(6, -1), y, 10.0)
+    assert isometry_penalty(h, x, y, 10.0).item() == pytest.approx(flat.item(), rel=1e-6)
+
+
+def test_penalty_is_zero_for_an_exact_scaled_isometry():
+    gen = torch.Generator().manual_seed(2)
+    x = torch.rand(8, 20, generator=gen, dtype=torch.float64)
+    q, _ = torch.linalg.qr(torch.randn(20, 20, generator=gen, dtype=torch.float64))
+    h = (x @ q) / 10.0  # rotated and shrunk by K = 10
+    y = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2])
+    assert isometry_penalty(h, x, y, 10.0).item() == pytest.approx(0.0, abs=1e-20)
+
+
+def test_gradient_finite_at_zero_distance():
+    gen = torch.Generator().manual_seed(3)
+    x = torch.rand(5, 784, generator=gen)
+    x = torch.cat([x, x[:2]]).requires_grad_()  # duplicates: off-diagonal zero distances
+    h = torch.randn(7, 10, generator=gen)
+    h = torch.cat([h[:5], h[:2]]).requires_grad_()
+    y = torch.tensor([0, 1, 0, 1, 2, 0, 1])
+    isometry_penalty(h, x, y, 10.0).backward()
+    assert torch.isfinite(h.grad).all() and torch.isfinite(x.grad).all()
+    d = pairwise_distances(x.detach())
+    assert d.diagonal().abs().max().item() == 0.0 and d[0, 5].item() == 0.0
+
+
+def test_beta_zero_is_cross_entropy():
+    torch.manual_seed(0)
+    model = IsometricMLP()
+    x = torch.rand(16, 1, 28, 28)
+    y = torch.randint(0, 10, (16,))
+    loss = isometric_loss(model, x, y, beta=0.0, K=10.0)
+    ce = F.cross_entropy(model(x), y)
+    assert loss.item() == ce.item()
+    g_loss = torch.autograd.grad(loss, list(model.parameters()))
+    g_ce = torch.autograd.grad(ce, list(model.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(g_loss, g_ce, strict=True))
+    with_term = isometric_loss(model, x, y, beta=0.5, K=10.0)
+    expected = ce + 0.5 * isometry_penalty(model.representation(x), x, y, 10.0)
+    assert with_term.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_model_shapes_and_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = IsometricMLP(in_dim=784, hidden=100, depth=5, n_classes=10)
+    assert len(model.hidden) == 5
+    x = torch.rand(4, 1, 28, 28)
+    assert model(x).shape == (4, 10) and model.representation(x).shape == (4, 100)
+    assert torch.equal(model(x), model(x.reshape(4, 784)))
+    assert model.representation(x).abs().max() <= 1  # tanh units
+    path = tmp_path / "m" / "model.pt"
+    save_model(path, model, {"dataset": "mnist", "beta": 0.1, "K": 10.0, "seed": 3})
+    loaded, meta = load_model(path)
+    assert not loaded.training
+    assert meta == {"dataset": "mnist", "beta": 0.1, "K": 10.0, "seed": 3}
+    assert torch.equal(loaded(x), model(x))
+    with pytest.raises(ValueError, match="input features"):
+        model(torch.rand(2, 10))
+
+
+def test_geometry_metrics_of_an_isometry_and_of_noise():
+    gen = torch.Generator().manual_seed(4)
+    x = torch.rand(60, 30, generator=gen)
+    y = torch.arange(60) % 3
+    iso = geometry_metrics(3.0 * x, x, y)  # a uniform rescaling is isometric up to scale
+    assert iso["within_class_correlation"] == pytest.approx(1.0, abs=1e-5)
+    assert iso["within_class_stress"] == pytest.approx(0.0, abs=1e-3)
+    assert iso["between_class_stress"] == pytest.approx(0.0, abs=1e-3)
+    noise = geometry_metrics(torch.randn(60, 30, generator=gen), x, y)
+    assert abs(noise["within_class_correlation"]) < 0.3
+    assert noise["within_class_stress"] > 0.05
+    d = torch.tensor([1.0, 2.0, 3.0])
+    assert normalised_stress(d, 2 * d) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_hierarchy_labels_are_nested():
+    digits = torch.arange(10)
+    labels = mnist_hierarchy_labels(digits)
+    assert labels[:, 0].tolist() == [0] * 5 + [1] * 5
+    assert labels[:, 1].tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    assert labels[:, 2].tolist() == list(range(10))
+    x, ys = torus_dataset(
+        500, R=0.67, r=0.33, noise=0.0, n_arcs=8, generator=torch.Generator().manual_seed(0)
+    )
+    assert x.shape == (500, 3) and ys.shape == (500, 3)
+    assert [int(ys[:, k].max()) + 1 for k in range(3)] == [2, 4, 8]
+    assert torch.equal(ys[:, 0], ys[:, 2] // 4) and torch.equal(ys[:, 1], ys[:, 2] // 2)
+    radial = (x[:, :2].norm(dim=1) - 0.67) ** 2 + x[:, 2] ** 2
+    assert torch.allclose(radial, torch.full_like(radial, 0.33**2), atol=1e-5)
+
+
+def test_hierarchy_level_loss_trains_only_its_block():
+    torch.manual_seed(0)
+    model = HierarchicalMLP(in_dim=3, hidden=8, block_depth=2, n_levels=3, n_classes=8)
+    x, ys = torus_dataset(
+        32, R=0.67, r=0.33, noise=0.01, n_arcs=8, generator=torch.Generator().manual_seed(1)
+    )
+    total = hierarchical_loss(model, x, ys, beta=1.0, K=1.0)
+    block0 = list(model.blocks[0].parameters())
+    g_total = torch.autograd.grad(total, block0)
+    # Block 0 is moved by the level-0 loss alone: levels 1, 2 see it frozen.
+    h0 = model.level_representations(x)[0]
+    level0 = F.cross_entropy(model.readout(h0), ys[:, 0]) + isometry_penalty(h0, x, ys[:, 0], 1.0)
+    g_level0 = torch.autograd.grad(level0, block0)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(g_total, g_level0, strict=True))
+
+
+def _sweep_table(acc, corr):
+    rows = []
+    for seed, betas in enumerate(acc):
+        for beta, a in betas.items():
+            rows.append(
+                {"seed": seed, "dataset": "mnist", "beta": beta, "metric": "accuracy", "value": a}
+            )
+            rows.append(
+                {
+                    "seed": seed,
+                    "dataset": "mnist",
+                    "beta": beta,
+                    "metric": "within_class_correlation",
+                    "value": corr[seed][beta],
+                }
+            )
+    return pd.DataFrame(rows).assign(stage="isometry", method="isometric_mlp")
+
+
+def test_claims_from_a_sweep_table():
+    acc = [
+        {0.0: 0.97, 0.1: 0.965, 1.0: 0.95},
+        {0.0: 0.96, 0.1: 0.956, 1.0: 0.94},
+        {0.0: 0.97, 0.1: 0.964, 1.0: 0.95},
+    ]
+    corr = [
+        {0.0: 0.5, 0.1: 0.6, 1.0: 0.9},
+        {0.0: 0.4, 0.1: 0.7, 1.0: 0.8},
+        {0.0: 0.5, 0.1: 0.55, 1.0: 0.95},
+    ]
+    df = _sweep_table(acc, corr)
+    drops = accuracy_drop_points(df, "mnist", 0.1)
+    assert drops == pytest.approx([-0.5, -0.4, -0.6])
+    assert beta_rank_correlation(df, "mnist") == pytest.approx([1.0, 1.0, 1.0])
+    claims = isometry_claims(
+        df,
+        reference_betas={"mnist": 0.1},
+        scales={"mnist": {"epochs": 5}},
+        i1_threshold=-1.0,
+        i2_threshold=0.0,
+    )
+    by_id = {c["claim_id"]: c for c in claims}
+    assert by_id["I1"]["verdict"] == "reproduced" and by_id["I1"]["dataset"] == "mnist"
+    assert by_id["I2"]["n_seeds"] == 3 and by_id["I2"]["mean"] == pytest.approx(1.0)
+    assert "dataset=mnist" in by_id["I1"]["scale"]
+    with pytest.raises(ValueError, match="beta 10"):
+        accuracy_drop_points(df, "mnist", 10.0)

@@ -1,0 +1,65 @@
+"""The isometry stage in a smoke run: models the adversarial stage can load, tidy
+tables, claims I1 and I2, figures."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+from conftest import REPO, run_snakemake
+
+from repgeom.claims import read_claims
+from repgeom.isometry.models import load_model
+from repgeom.metrics import read_metrics
+
+SMOKE = str(REPO / "workflow" / "configs" / "smoke.yaml")
+
+
+@pytest.mark.slow
+def test_isometry_stage_smoke(tmp_path, mirror):
+    args = ("--cores", "2", "--configfile", SMOKE, "--config", "stages=[isometry]")
+    run_snakemake(tmp_path, *args, mirror=mirror)
+    res = tmp_path / "results"
+
+    for dataset in ("mnist", "fashion-mnist"):
+        for beta in ("0", "0.1"):
+            model, meta = load_model(
+                res / "isometry" / dataset / f"beta{beta}" / "seed0" / "model.pt"
+            )
+            assert meta["dataset"] == dataset and meta["beta"] == float(beta)
+            logits = model(torch.rand(3, 1, 28, 28))
+            assert logits.shape == (3, 10) and torch.isfinite(logits).all()
+
+    metrics = read_metrics(res / "isometry" / "metrics.csv")
+    acc = metrics[metrics["metric"] == "accuracy"]
+    assert len(acc) == 4 and acc["value"].between(0, 1).all()
+    assert set(metrics["metric"]) >= {"within_class_correlation", "between_class_stress"}
+    hier = read_metrics(res / "isometry" / "hierarchy_metrics.csv")
+    levels = hier[hier["metric"] == "accuracy"].groupby("task")["level"].nunique()
+    assert levels.to_dict() == {"mnist": 3, "torus": 3}
+
+    claims = read_claims(res / "isometry" / "claims.csv")
+    assert sorted(claims["claim_id"]) == ["I1", "I1", "I2", "I2"]
+    assert (claims["verdict"] == "inconclusive").all()  # one seed: no interval
+    assert claims["mean"].notna().all()
+    for name in ("geometry", "distances", "hierarchy"):
+        assert (res / "figures" / f"isometry_{name}.png").stat().st_size > 10_000
+    for log in (tmp_path / "logs" / "isometry").rglob("*.log"):
+        assert log.stat().st_size > 0
+    bench = pd.read_csv(tmp_path / "benchmarks" / "isometry" / "summary.tsv", sep="\t")
+    assert len(bench) == 1
+
+
+def test_reference_beta_outside_the_sweep_fails_before_any_job(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("isometry:\n  per_dataset:\n    mnist:\n      reference_beta: 5\n")
+    proc = run_snakemake(tmp_path, "-n", "--cores", "1", "--configfile", str(bad), check=False)
+    assert proc.returncode != 0
+    assert "isometry.per_dataset.mnist.reference_beta" in proc.stdout + proc.stderr
+
+
+def test_beta_wildcards_and_model_paths_in_dry_run(tmp_path):
+    out = run_snakemake(tmp_path, "-n", "--cores", "2", "--config", "stages=[isometry]").stdout
+    for beta in ("0", "0.01", "0.1", "1", "10"):
+        assert f"results/isometry/mnist/beta{beta}/seed2/model.pt" in out
+    assert "results/isometry/fashion-mnist/beta10/seed0/model.pt" in out

@@ -1,0 +1,16 @@
+"""Rule adversarial_summary: all runs -> one metrics table, gradient-masking checks,
+claims I3/I4 (checks and claims also in the log)."""
+
+from repgeom.adversarial.summary import summarize_stage
+from repgeom.smk import rule_run
+
+with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
+    out = snakemake.output  # noqa: F821
+    run.extra["summary"] = summarize_stage(
+        list(snakemake.input.metrics),  # noqa: F821
+        metrics_out=out.metrics,
+        checks_out=out.checks,
+        claims_out=out.claims,
+        logger=run.log,
+        **{k: v for k, v in run.params.items() if k not in ("device", "deterministic")},
+    )

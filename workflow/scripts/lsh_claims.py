@@ -1,0 +1,19 @@
+"""Rule lsh_claims: every seed's tables -> results/lsh/metrics.csv and claims L1-L3."""
+
+from repgeom.claims import write_claims
+from repgeom.lsh.evaluate import lsh_claims
+from repgeom.metrics import read_metrics, write_metrics
+from repgeom.smk import rule_run
+
+with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
+    p, inp, out = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
+    metrics = write_metrics(read_metrics([*inp.eval, *inp.train]), out.metrics)
+    claims = lsh_claims(
+        metrics,
+        l1_max_ratio=p.l1_max_ratio,
+        l2_max_spearman=p.l2_max_spearman,
+        l3_min_margin=p.l3_min_margin,
+        scale=dict(p.scale),
+    )
+    table = write_claims(claims, out.claims)
+    run.log.info("claims:\n%s", table[["claim_id", "mean", "ci_low", "ci_high", "verdict"]])
