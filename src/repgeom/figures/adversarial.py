@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import os
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-
-from repgeom.io import atomic_path  # noqa: E402
-from repgeom.metrics import summarize  # noqa: E402
+from repgeom.figures import save_figure
+from repgeom.metrics import summarize
 
 TITLES = {
     "fgsm": "FGSM (cross-entropy)",
@@ -88,6 +85,4 @@ def robustness_curves(metrics: pd.DataFrame, dataset: str, path: str | os.PathLi
     n_seeds = acc["seed"].nunique()
     fig.suptitle(f"{dataset}: robust accuracy vs eps (mean, 95% CI over {n_seeds} seed(s))")
     fig.tight_layout(rect=(0, 0.06, 1, 1))
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, tight=False)  # tight_layout above keeps the legend row

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import os
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-
-from repgeom.io import atomic_path  # noqa: E402
-from repgeom.metrics import summarize  # noqa: E402
+from repgeom.figures import save_figure
+from repgeom.metrics import summarize
 
 GEOMETRY_METRICS = (
     "accuracy",
@@ -29,12 +26,6 @@ GEOMETRY_METRICS = (
     "between_class_correlation",
     "between_class_stress",
 )
-
-
-def _save(fig, path: str | os.PathLike) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
 
 
 def _errorbars(ax, x, summary: pd.DataFrame, label: str) -> None:
@@ -60,7 +51,7 @@ def plot_geometry(metrics: pd.DataFrame, path: str | os.PathLike) -> None:
     axes[0].legend(title="dataset")
     fig.suptitle("Isometry regulariser: accuracy and representation geometry (mean, 95% CI)")
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_distances(pairs: pd.DataFrame, path: str | os.PathLike) -> None:
@@ -90,7 +81,7 @@ def plot_distances(pairs: pd.DataFrame, path: str | os.PathLike) -> None:
     grid.set_titles("{row_name}, β = {col_name}")
     grid.set_axis_labels("input distance ‖x_i − x_j‖", "representation distance ‖h_i − h_j‖")
     grid.figure.suptitle("Within-class pairs: input vs representation distance", y=1.04)
-    _save(grid.figure, path)
+    save_figure(grid.figure, path)
 
 
 def plot_hierarchy(hier: pd.DataFrame, emb: pd.DataFrame, path: str | os.PathLike) -> None:
@@ -136,4 +127,4 @@ def plot_hierarchy(hier: pd.DataFrame, emb: pd.DataFrame, path: str | os.PathLik
             ax.set_title(f"{task}: level {level} representation ({n} classes)")
             col += 1
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)

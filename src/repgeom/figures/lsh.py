@@ -10,24 +10,15 @@ from __future__ import annotations
 
 import os
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-
-from repgeom.io import atomic_path  # noqa: E402
-from repgeom.metrics import summarize  # noqa: E402
+from repgeom.figures import save_figure
+from repgeom.metrics import summarize
 
 BASELINES = {"raw": ("raw input", "0.45", "-"), "untrained": ("untrained net", "0.45", ":")}
-
-
-def _save(fig, path: str | os.PathLike) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
 
 
 def _c_palette(cs) -> dict:
@@ -82,7 +73,7 @@ def plot_collision(metrics: pd.DataFrame, path: str | os.PathLike) -> None:
         )
     axes[0, -1].legend(fontsize=7, loc="lower left")
     fig.suptitle("Collision probability of random-hyperplane hashes of embeddings (mean, 95% CI)")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _method_label(method: str, c: float) -> str:
@@ -122,7 +113,7 @@ def plot_invariance(metrics: pd.DataFrame, path: str | os.PathLike) -> None:
         )
         ax.tick_params(axis="x", labelsize=7)
     fig.suptitle("θ-invariance: lower is more invariant (mean, 95% CI over seeds)")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_oneshot(metrics: pd.DataFrame, path: str | os.PathLike) -> None:
@@ -162,7 +153,7 @@ def plot_oneshot(metrics: pd.DataFrame, path: str | os.PathLike) -> None:
     axes[0, 0].legend(fontsize=7)
     fig.suptitle("One-shot learning of unseen manifolds by nearest neighbour (mean, 95% CI)")
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_samples(
@@ -203,7 +194,7 @@ def plot_samples(
         "Unseen image manifolds: the same object under pose, lighting and background "
         "changes (rows), and their embeddings in 2-D"
     )
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def draw_all(metrics_csv, projection_csv, data_path, outputs: dict) -> None:
