@@ -54,6 +54,10 @@ def rule_run(smk) -> Iterator[RuleRun]:
         seed_everything(seed, params.get("deterministic", True)) if seed is not None else None
     )
     device = select_device(params.get("device", "cpu"))
+    if "plot" in params:  # figure rules: the config's plot settings
+        from repgeom.figures import configure
+
+        configure(params["plot"])
     run = RuleRun(log=log, params=params, seed=seed, device=device, generator=generator)
     log.info("rule %s: params %s, seed %s, device %s", smk.rule, params, seed, device)
     with RunTimer() as timer:

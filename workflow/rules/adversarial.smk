@@ -94,6 +94,7 @@ rule adversarial_figures:
     conda:
         ENV
     params:
+        plot=PLOT,
         datasets=adversarial_datasets(),
     script:
         "../scripts/adversarial_figures.py"

@@ -24,6 +24,8 @@ DATASETS = ("mnist", "fashion-mnist", "cifar10")
 # A rule asks for a GPU only when the config sends work to CUDA, so a cluster
 # executor schedules it on a GPU node; CPU runs request none.
 GPUS = 1 if config["device"].startswith("cuda") else 0
+# Figure rules get the plot settings as a param, so changing one reruns only them.
+PLOT = config["figures"]
 
 
 def stage_datasets(stage):

@@ -132,6 +132,8 @@ rule isometry_figures:
         "benchmarks/isometry/figures.tsv"
     conda:
         ENV
+    params:
+        plot=PLOT,
     script:
         "../scripts/isometry_figures.py"
 

@@ -167,6 +167,8 @@ rule lsh_figures:
         "benchmarks/lsh/figures.tsv"
     conda:
         ENV
+    params:
+        plot=PLOT,
     script:
         "../scripts/lsh_figures.py"
 

@@ -33,7 +33,6 @@ def robustness_curves(metrics: pd.DataFrame, dataset: str, path: str | os.PathLi
     palette = dict(zip(betas, sns.color_palette("viridis", len(betas)), strict=True))
     ncols = min(3, len(methods))
     nrows = int(np.ceil(len(methods) / ncols))
-    sns.set_theme(style="whitegrid", context="paper")
     fig, axes = plt.subplots(
         nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False, sharey=True
     )

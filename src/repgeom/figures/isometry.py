@@ -36,7 +36,6 @@ def _errorbars(ax, x, summary: pd.DataFrame, label: str) -> None:
 
 def plot_geometry(metrics: pd.DataFrame, path: str | os.PathLike) -> None:
     """Geometry metrics and clean accuracy against beta (beta on a categorical axis)."""
-    sns.set_theme(style="whitegrid")
     df = metrics[metrics["metric"].isin(GEOMETRY_METRICS)]
     betas = sorted(df["beta"].unique())
     fig, axes = plt.subplots(1, len(GEOMETRY_METRICS), figsize=(4 * len(GEOMETRY_METRICS), 3.6))
@@ -57,7 +56,6 @@ def plot_geometry(metrics: pd.DataFrame, path: str | os.PathLike) -> None:
 def plot_distances(pairs: pd.DataFrame, path: str | os.PathLike) -> None:
     """Scatter of within-class input distance against representation distance, for the
     smallest seed, one panel per (dataset, beta)."""
-    sns.set_theme(style="whitegrid")
     df = pairs[pairs["seed"] == pairs["seed"].min()]
     wide = df.pivot_table(
         index=["dataset", "beta", "pair", "label"], columns="metric", values="value"
@@ -87,7 +85,6 @@ def plot_distances(pairs: pd.DataFrame, path: str | os.PathLike) -> None:
 def plot_hierarchy(hier: pd.DataFrame, emb: pd.DataFrame, path: str | os.PathLike) -> None:
     """Per-level accuracy and within-class correlation per task; torus points and
     per-level representation PCs coloured by class."""
-    sns.set_theme(style="whitegrid")
     tasks = sorted(emb["task"].unique())
     levels = int(emb["level"].max()) + 1 if len(emb) else 1
     fig = plt.figure(figsize=(4 * max(levels + 1, 3), 3.6 * (1 + len(tasks))))

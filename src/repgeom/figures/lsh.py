@@ -201,7 +201,6 @@ def draw_all(metrics_csv, projection_csv, data_path, outputs: dict) -> None:
     """Every lsh figure; ``outputs`` maps collision/invariance/oneshot/samples to paths
     (samples only when the image generator ran)."""
     metrics = pd.read_csv(metrics_csv)
-    sns.set_theme(style="whitegrid", context="paper")
     plot_collision(metrics, outputs["collision"])
     plot_invariance(metrics, outputs["invariance"])
     plot_oneshot(metrics, outputs["oneshot"])
