@@ -6,7 +6,7 @@ CORES ?= 8
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.repgeom-installed
 
-.PHONY: run smoke test lint format dry-run clean-results
+.PHONY: run smoke test figures report readme benchmarks lint format dry-run clean-results
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,14 +23,27 @@ smoke: $(STAMP)  ## the whole DAG at smoke scale (<= 3 min)
 test: $(STAMP)  ## the test suite (whole-DAG smoke run included)
 	$(BIN)/python -m pytest
 
+figures: $(STAMP)  ## redraw every figure from the tables (no training)
+	$(BIN)/snakemake --cores $(CORES) figures --forcerun \
+		$$($(BIN)/snakemake --list-rules 2>/dev/null | grep '_figures$$')
+
+report: $(STAMP)  ## one self-contained HTML report of the finished run
+	$(BIN)/snakemake --report results/report.html
+
+readme: $(STAMP)  ## the README's results section from the finished run
+	$(BIN)/snakemake --cores $(CORES) readme
+
+benchmarks: $(STAMP)  ## every stage benchmark -> benchmarks/ratios.tsv
+	$(BIN)/python benchmarks/run_all
+
 lint: $(STAMP)
-	$(BIN)/ruff check src tests workflow/scripts
-	$(BIN)/ruff format --check src tests workflow/scripts
+	$(BIN)/ruff check src tests workflow/scripts benchmarks
+	$(BIN)/ruff format --check src tests workflow/scripts benchmarks
 	$(BIN)/snakefmt --check Snakefile workflow
 	$(BIN)/snakemake --lint
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests workflow/scripts
+	$(BIN)/ruff format src tests workflow/scripts benchmarks
 	$(BIN)/snakefmt Snakefile workflow
 
 dry-run: $(STAMP)

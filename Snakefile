@@ -5,6 +5,9 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
+report: "workflow/report/workflow.rst"
+
+
 # Anchored to this folder so runs with --directory find it too.
 configfile: f"{workflow.basedir}/config.yaml"
 
@@ -18,9 +21,18 @@ include: "workflow/rules/eigenmaps_spectral.smk"
 include: "workflow/rules/isometry.smk"
 include: "workflow/rules/adversarial.smk"
 include: "workflow/rules/lsh.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     default_target: True
     input:
         all_targets(),
+
+
+# Redraw every figure from the tables, no training:
+#     snakemake --cores 2 figures --forcerun $(snakemake --list-rules | grep _figures)
+# (`make figures` does that).
+rule figures:
+    input:
+        stage_figures(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import pandas as pd
 import pytest
 from conftest import REPO, run_snakemake
 
@@ -69,9 +70,27 @@ def test_bad_config_fails_before_any_job(tmp_path, bad_yaml, message):
         assert not (tmp_path / produced).exists()
 
 
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, mirror):
+    """The whole DAG on the smoke preset, run once for the tests below."""
+    workdir = tmp_path_factory.mktemp("smoke")
+    run_snakemake(workdir, "--cores", "2", "--configfile", SMOKE, mirror=mirror)
+    return workdir
+
+
+def jobs_run(proc) -> dict[str, int]:
+    """Rule -> job count from Snakemake's "Job stats" table (empty: nothing to do)."""
+    out = proc.stdout + proc.stderr
+    if "Job stats" not in out:
+        return {}
+    table = out[out.index("Job stats") :].split("\n\n")[0]
+    rows = re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M)
+    return {rule: int(n) for rule, n in rows if rule != "total"}
+
+
 @pytest.mark.slow
-def test_smoke_dag_end_to_end(tmp_path, mirror):
-    run_snakemake(tmp_path, "--cores", "2", "--configfile", SMOKE, mirror=mirror)
+def test_smoke_dag_end_to_end(smoke_run, mirror):
+    tmp_path = smoke_run
 
     for name, n_train, n_test in (("mnist", 8000, 2000), ("fashion-mnist", 60000, 10000)):
         data = load_dataset(tmp_path / "results" / "data" / f"{name}.pt")
@@ -104,3 +123,65 @@ def test_smoke_dag_end_to_end(tmp_path, mirror):
         tmp_path, "-n", "--cores", "2", "--configfile", SMOKE, str(override), mirror=mirror
     )
     assert planned_datasets(changed.stdout) == {"mnist", "fashion-mnist"}
+
+
+@pytest.mark.slow
+def test_scorecard_has_every_stage_claim(smoke_run):
+    card = pd.read_csv(smoke_run / "results" / "scorecard.csv")
+    assert list(dict.fromkeys(card["stage"])) == list(STAGE_CLAIMS)
+    for stage in STAGE_CLAIMS:
+        claims = read_claims(smoke_run / "results" / stage / "claims.csv")
+        assert (card["stage"] == stage).sum() == len(claims)
+    assert not card.duplicated(["stage", "claim_id", "case"]).any()
+    md = (smoke_run / "results" / "scorecard.md").read_text()
+    assert md.count("\n| ") == len(card) + 1  # header + one row per claim
+    times = pd.read_csv(smoke_run / "results" / "stage_times.csv")
+    assert list(times["stage"]) == ["data", *STAGE_CLAIMS, "total"]
+    assert (times["job_seconds"] > 0).all()
+    provenance = pd.read_csv(smoke_run / "results" / "provenance.csv")
+    assert len(provenance) > 10 and provenance["device"].eq("cpu").all()
+
+
+def figure_rules(workdir) -> list[str]:
+    listed = run_snakemake(workdir, "--list-rules", "--configfile", SMOKE)
+    return sorted(r for r in listed.stdout.split() if r.endswith("_figures"))
+
+
+@pytest.mark.slow
+def test_plot_setting_reruns_only_figure_rules(smoke_run, mirror):
+    override = smoke_run / "plot.yaml"
+    override.write_text("figures: {dpi: 80, context: talk}\n")
+    plan = run_snakemake(
+        smoke_run, "-n", "--cores", "2", "--configfile", SMOKE, str(override), mirror=mirror
+    )
+    planned = set(jobs_run(plan))
+    stage_figures = {f"{stage}_figures" for stage in STAGE_CLAIMS}
+    assert stage_figures <= planned
+    assert planned - {"all"} <= set(figure_rules(smoke_run))
+
+
+@pytest.mark.slow
+def test_figures_target_redraws_from_tables_without_training(smoke_run, mirror):
+    figures = sorted((smoke_run / "results" / "figures").glob("*.png"))
+    before = {f: f.stat().st_mtime_ns for f in figures}
+    model = next((smoke_run / "results" / "isometry").rglob("model.pt"))
+    model_mtime = model.stat().st_mtime_ns
+    redraw = run_snakemake(
+        smoke_run, "--cores", "2", "--configfile", SMOKE, "figures",
+        "--forcerun", *figure_rules(smoke_run), mirror=mirror,
+    )  # fmt: skip
+    ran = jobs_run(redraw)
+    assert set(ran) - {"figures"} <= set(figure_rules(smoke_run))
+    assert all(f.stat().st_mtime_ns > before[f] for f in figures), "a figure was not redrawn"
+    assert model.stat().st_mtime_ns == model_mtime
+
+
+@pytest.mark.slow
+def test_html_report_holds_scorecard_and_every_figure(smoke_run, mirror):
+    report = smoke_run / "report.html"
+    run_snakemake(smoke_run, "--configfile", SMOKE, "--report", str(report), mirror=mirror)
+    html = report.read_text(errors="replace")
+    for name in ("scorecard.csv", "stage_times.csv", "provenance.csv"):
+        assert name in html
+    for figure in (smoke_run / "results" / "figures").glob("*.png"):
+        assert figure.name in html

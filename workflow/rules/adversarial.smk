@@ -83,10 +83,17 @@ rule adversarial_figures:
     input:
         metrics="results/adversarial/metrics.csv",
     output:
-        figures=expand(
-            "results/figures/adversarial_robustness_{dataset}.png",
-            dataset=adversarial_datasets(),
-        ),
+        figures=[
+            report(
+                fig,
+                caption="../report/adversarial_robustness.rst",
+                category="adversarial",
+            )
+            for fig in expand(
+                "results/figures/adversarial_robustness_{dataset}.png",
+                dataset=adversarial_datasets(),
+            )
+        ],
     log:
         "logs/adversarial/figures.log",
     benchmark:

@@ -57,8 +57,41 @@ def seeds():
     return config["seeds"]
 
 
-def all_targets():
+def stage_outputs():
+    """Final outputs of the selected stages (and the datasets they read)."""
     targets = [dataset_file(d) for d in needed_datasets()]
     for stage in config["stages"]:
         targets += STAGE_TARGETS.get(stage, [])
     return targets
+
+
+REPORT_TABLES = [
+    "results/scorecard.csv",
+    "results/scorecard.md",
+    "results/stage_times.csv",
+    "results/provenance.csv",
+]
+
+
+def all_targets():
+    return [*stage_outputs(), *REPORT_TABLES]
+
+
+def stage_claims():
+    """Claims file of each selected stage that has one, in stage order."""
+    claims = {}
+    for stage in config["stages"]:
+        path = f"results/{stage}/claims.csv"
+        if path in STAGE_TARGETS.get(stage, []):
+            claims[stage] = path
+    return claims
+
+
+def stage_figures():
+    """Every figure of the selected stages."""
+    return [
+        str(target)
+        for stage in config["stages"]
+        for target in STAGE_TARGETS.get(stage, [])
+        if str(target).startswith("results/figures/")
+    ]

@@ -123,9 +123,21 @@ rule isometry_figures:
         hierarchy="results/isometry/hierarchy_metrics.csv",
         embedding="results/isometry/hierarchy_embedding.csv",
     output:
-        geometry="results/figures/isometry_geometry.png",
-        distances="results/figures/isometry_distances.png",
-        hierarchy="results/figures/isometry_hierarchy.png",
+        geometry=report(
+            "results/figures/isometry_geometry.png",
+            caption="../report/isometry_geometry.rst",
+            category="isometry",
+        ),
+        distances=report(
+            "results/figures/isometry_distances.png",
+            caption="../report/isometry_distances.rst",
+            category="isometry",
+        ),
+        hierarchy=report(
+            "results/figures/isometry_hierarchy.png",
+            caption="../report/isometry_hierarchy.rst",
+            category="isometry",
+        ),
     log:
         "logs/isometry/figures.log",
     benchmark:

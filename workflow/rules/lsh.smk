@@ -6,6 +6,14 @@ LSH = config["lsh"]
 LSH_GENS = LSH["generators"]
 LSH_C = sorted(LSH["n_classes"])
 LSH_FIG = "results/figures/lsh_{}.png"
+# Figures wrapped for the HTML report (`snakemake --report`).
+LSH_FIGS = {
+    name: report(
+        LSH_FIG.format(name), caption=f"../report/lsh_{name}.rst", category="lsh"
+    )
+    for name in ("samples", "collision", "invariance", "oneshot")
+}
+
 if max(LSH["n_way"]) > LSH["n_unseen"]:
     raise ValueError(
         f"invalid configuration:\n  key 'lsh.n_way': {max(LSH['n_way'])}-way episodes need "
@@ -157,10 +165,10 @@ rule lsh_figures:
         ),
         metrics="results/lsh/metrics.csv",
     output:
-        **({"samples": LSH_FIG.format("samples")} if "image" in LSH_GENS else {}),
-        collision=LSH_FIG.format("collision"),
-        invariance=LSH_FIG.format("invariance"),
-        oneshot=LSH_FIG.format("oneshot"),
+        **({"samples": LSH_FIGS["samples"]} if "image" in LSH_GENS else {}),
+        collision=LSH_FIGS["collision"],
+        invariance=LSH_FIGS["invariance"],
+        oneshot=LSH_FIGS["oneshot"],
     log:
         "logs/lsh/figures.log",
     benchmark:

@@ -1,0 +1,12 @@
+"""Rule scorecard: every selected stage's claims -> results/scorecard.csv and .md."""
+
+from repgeom.io import write_csv, write_text
+from repgeom.scorecard import build_scorecard, scorecard_markdown, verdict_counts
+from repgeom.smk import rule_run
+
+with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
+    inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
+    card = build_scorecard(dict(zip(p.stages, inp.claims, strict=True)))
+    write_csv(out.csv, card)
+    write_text(out.md, scorecard_markdown(card))
+    run.log.info("scorecard: %d rows, %s", len(card), verdict_counts(card))
