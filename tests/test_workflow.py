@@ -16,7 +16,10 @@ SMOKE = str(REPO / "workflow" / "configs" / "smoke.yaml")
 PAPER = str(REPO / "workflow" / "configs" / "paper.yaml")
 # Claim ids each stage must report (a stage may test a claim per dataset or
 # generator, e.g. L1-image): the scorecard is assembled from these.
-STAGE_CLAIMS = {
+STAGE_CLAIMS = {  # in the config's stage order
+    "registration": {"R1"},
+    "similarity": {"S1", "S2", "S3", "S4"},
+    "eigenmaps": {"E1", "E2", "E3", "E4"},
     "isometry": {"I1", "I2"},
     "adversarial": {"I3", "I4"},
     "lsh": {"L1", "L2", "L3"},

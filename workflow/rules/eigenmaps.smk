@@ -1,2 +1,193 @@
 # Stage eigenmaps (Deng et al. 2022): self-supervised pretraining with the neural
 # eigenfunction loss and baselines, truncated retrieval, linear probe; claims E2-E3.
+# The stage's claims file joins them with E1 (toy) and E4 (graph) from
+# eigenmaps_spectral.smk.
+
+EIG = config["eigenmaps"]
+SSL = EIG["ssl"]
+SSL_METHODS = SSL["methods"]
+SSL_FIG = "results/figures/eigenmaps_{}.png"
+SSL_FIGS = {
+    name: report(
+        SSL_FIG.format(name),
+        caption=f"../report/eigenmaps_{name}.rst",
+        category="eigenmaps",
+    )
+    for name in ("retrieval", "probe", "pretrain_spectrum")
+}
+# The constants of each method's loss, so changing one reruns only that method.
+SSL_LOSS = {
+    "neuralef": {"alpha": SSL["alpha"], "t": SSL["t"], "stop_grad": SSL["stop_grad"]},
+    "barlow": {"lambd": SSL["barlow_lambda"]},
+    "simclr": {"temperature": SSL["simclr_temperature"]},
+    "spectral": {},
+}
+SSL_MODEL = {
+    "arch": SSL["arch"],
+    "widths": SSL["widths"],
+    "strides": SSL["strides"],
+    "feature_dim": SSL["feature_dim"],
+    "proj_hidden": SSL["proj_hidden"],
+    "proj_dim": SSL["proj_dim"],
+}
+if SSL["arch"] == "cnn" and len(SSL["widths"]) != len(SSL["strides"]):
+    raise ValueError(
+        "invalid configuration:\n  key 'eigenmaps.ssl.strides': needs one stride per width "
+        f"({len(SSL['widths'])} widths, {len(SSL['strides'])} strides)"
+    )
+if SSL["proj_dim"] % SSL["e3_fraction"]:
+    raise ValueError(
+        "invalid configuration:\n  key 'eigenmaps.ssl.e3_fraction': must divide "
+        f"eigenmaps.ssl.proj_dim ({SSL['proj_dim']}), got {SSL['e3_fraction']}"
+    )
+SSL_WILDCARDS = {"method": "|".join(SSL_METHODS), "seed": r"\d+"}
+
+
+rule eigenmaps_pretrain:
+    input:
+        data=dataset_file(EIG["dataset"]),
+    output:
+        model="results/eigenmaps/ssl/models/{method}/seed{seed}.pt",
+        metrics="results/eigenmaps/ssl/pretrain/{method}/seed{seed}.csv",
+        provenance="results/eigenmaps/ssl/pretrain/{method}/seed{seed}.provenance.json",
+    log:
+        "logs/eigenmaps/pretrain_{method}_seed{seed}.log",
+    benchmark:
+        "benchmarks/eigenmaps/pretrain_{method}_seed{seed}.tsv"
+    wildcard_constraints:
+        **SSL_WILDCARDS,
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+        gpu=GPUS,
+    params:
+        model=SSL_MODEL,
+        loss=lambda w: SSL_LOSS[w.method],
+        max_train=SSL["max_train"],
+        epochs=SSL["epochs"],
+        batch_size=SSL["batch_size"],
+        lr=SSL["lr"],
+        weight_decay=SSL["weight_decay"],
+        warmup_epochs=SSL["warmup_epochs"],
+        augment=SSL["augment"],
+        device=config["device"],
+        deterministic=config["deterministic"],
+    script:
+        "../scripts/eigenmaps_pretrain.py"
+
+
+rule eigenmaps_eval:
+    input:
+        data=dataset_file(EIG["dataset"]),
+        model="results/eigenmaps/ssl/models/{method}/seed{seed}.pt",
+    output:
+        metrics="results/eigenmaps/ssl/eval/{method}/seed{seed}.csv",
+        provenance="results/eigenmaps/ssl/eval/{method}/seed{seed}.provenance.json",
+    log:
+        "logs/eigenmaps/eval_{method}_seed{seed}.log",
+    benchmark:
+        "benchmarks/eigenmaps/eval_{method}_seed{seed}.tsv"
+    wildcard_constraints:
+        **SSL_WILDCARDS,
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=20,
+        gpu=GPUS,
+    params:
+        **SSL["eval"],
+        max_train=SSL["max_train"],
+        fraction=SSL["e3_fraction"],
+        batch_size=SSL["batch_size"],
+        augment=SSL["augment"],
+        device=config["device"],
+        deterministic=config["deterministic"],
+    script:
+        "../scripts/eigenmaps_eval.py"
+
+
+rule eigenmaps_ssl_claims:
+    input:
+        eval=expand(
+            "results/eigenmaps/ssl/eval/{method}/seed{seed}.csv",
+            method=SSL_METHODS,
+            seed=seeds(),
+        ),
+        pretrain=expand(
+            "results/eigenmaps/ssl/pretrain/{method}/seed{seed}.csv",
+            method=SSL_METHODS,
+            seed=seeds(),
+        ),
+    output:
+        claims="results/eigenmaps/ssl/claims.csv",
+        metrics="results/eigenmaps/ssl/metrics.csv",
+        provenance="results/eigenmaps/ssl/claims.provenance.json",
+    log:
+        "logs/eigenmaps/ssl_claims.log",
+    benchmark:
+        "benchmarks/eigenmaps/ssl_claims.tsv"
+    conda:
+        ENV
+    params:
+        full=SSL["proj_dim"],
+        fraction=SSL["e3_fraction"],
+        e2_min_difference=SSL["e2_min_difference"],
+        e3_min_retention=SSL["e3_min_retention"],
+        e3_min_margin=SSL["e3_min_margin"],
+        scale={
+            "dataset": EIG["dataset"],
+            "arch": SSL["arch"],
+            "k": SSL["proj_dim"],
+            "max_train": SSL["max_train"],
+            "epochs": SSL["epochs"],
+            "batch_size": SSL["batch_size"],
+            "seeds": len(seeds()),
+        },
+    script:
+        "../scripts/eigenmaps_claims_ssl.py"
+
+
+rule eigenmaps_claims:
+    input:
+        ssl="results/eigenmaps/ssl/claims.csv",
+        toy="results/eigenmaps/toy/claims.csv",
+        graph="results/eigenmaps/graph/claims.csv",
+    output:
+        claims="results/eigenmaps/claims.csv",
+    log:
+        "logs/eigenmaps/claims.log",
+    benchmark:
+        "benchmarks/eigenmaps/claims.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/eigenmaps_claims.py"
+
+
+rule eigenmaps_figures:
+    input:
+        metrics="results/eigenmaps/ssl/metrics.csv",
+    output:
+        **SSL_FIGS,
+    log:
+        "logs/eigenmaps/figures.log",
+    benchmark:
+        "benchmarks/eigenmaps/figures.tsv"
+    conda:
+        ENV
+    params:
+        plot=PLOT,
+        full=SSL["proj_dim"],
+        fraction=SSL["e3_fraction"],
+    script:
+        "../scripts/eigenmaps_figures.py"
+
+
+STAGE_TARGETS.setdefault("eigenmaps", []).extend(
+    ["results/eigenmaps/claims.csv", *(SSL_FIG.format(n) for n in SSL_FIGS)]
+)

@@ -1,2 +1,193 @@
 # Stage eigenmaps, spectral part (Deng et al. 2022): circle toy with exact Fourier
 # eigenfunctions (E1) and graphs: SBM and karate club (E4).
+
+SPEC_TOY = config["eigenmaps"]["toy"]
+SPEC_GRAPH = config["eigenmaps"]["graph"]
+SPEC_FIG = "results/figures/eigenmaps_{}.png"
+SPEC_FIGS = {
+    name: report(
+        SPEC_FIG.format(name),
+        caption=f"../report/eigenmaps_{name}.rst",
+        category="eigenmaps",
+    )
+    for name in ("toy_functions", "spectrum", "graph_embeddings")
+}
+if SPEC_GRAPH["sbm"]["n_outputs"] < len(SPEC_GRAPH["sbm"]["block_sizes"]):
+    raise ValueError(
+        "invalid configuration:\n  key 'eigenmaps.graph.sbm.n_outputs': needs at least one "
+        f"output per block ({len(SPEC_GRAPH['sbm']['block_sizes'])}), "
+        f"got {SPEC_GRAPH['sbm']['n_outputs']}"
+    )
+
+
+rule eigenmaps_toy_train:
+    output:
+        metrics="results/eigenmaps/toy/seed{seed}.csv",
+        functions="results/eigenmaps/toy/seed{seed}_functions.csv",
+        provenance="results/eigenmaps/toy/seed{seed}.provenance.json",
+    log:
+        "logs/eigenmaps/toy_train_seed{seed}.log",
+    benchmark:
+        "benchmarks/eigenmaps/toy_train_seed{seed}.tsv"
+    wildcard_constraints:
+        seed=r"\d+",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=10,
+        gpu=GPUS,
+    params:
+        n_outputs=SPEC_TOY["n_outputs"],
+        jitter=SPEC_TOY["jitter"],
+        hidden=SPEC_TOY["hidden"],
+        steps=SPEC_TOY["steps"],
+        batch_size=SPEC_TOY["batch_size"],
+        lr=SPEC_TOY["lr"],
+        alpha=SPEC_TOY["alpha"],
+        t=SPEC_TOY["t"],
+        grid=SPEC_TOY["grid"],
+        eval_pairs=SPEC_TOY["eval_pairs"],
+        figure_points=SPEC_TOY["figure_points"],
+        device=config["device"],
+        deterministic=config["deterministic"],
+    script:
+        "../scripts/eigenmaps_toy_train.py"
+
+
+rule eigenmaps_graph_train:
+    output:
+        metrics="results/eigenmaps/graph/seed{seed}.csv",
+        embeddings="results/eigenmaps/graph/seed{seed}_embeddings.csv",
+        provenance="results/eigenmaps/graph/seed{seed}.provenance.json",
+    log:
+        "logs/eigenmaps/graph_train_seed{seed}.log",
+    benchmark:
+        "benchmarks/eigenmaps/graph_train_seed{seed}.tsv"
+    wildcard_constraints:
+        seed=r"\d+",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=10,
+        gpu=GPUS,
+    params:
+        graphs=SPEC_GRAPH["graphs"],
+        sbm=SPEC_GRAPH["sbm"],
+        n_outputs={g: SPEC_GRAPH[g]["n_outputs"] for g in SPEC_GRAPH["graphs"]},
+        hidden=SPEC_GRAPH["hidden"],
+        steps=SPEC_GRAPH["steps"],
+        batch_size=SPEC_GRAPH["batch_size"],
+        lr=SPEC_GRAPH["lr"],
+        alpha=SPEC_GRAPH["alpha"],
+        t=SPEC_GRAPH["t"],
+        device=config["device"],
+        deterministic=config["deterministic"],
+    script:
+        "../scripts/eigenmaps_graph_train.py"
+
+
+rule eigenmaps_toy_claims:
+    input:
+        metrics=expand("results/eigenmaps/toy/seed{seed}.csv", seed=seeds()),
+    output:
+        claims="results/eigenmaps/toy/claims.csv",
+        metrics="results/eigenmaps/toy/metrics.csv",
+        provenance="results/eigenmaps/toy/claims.provenance.json",
+    log:
+        "logs/eigenmaps/toy_claims.log",
+    benchmark:
+        "benchmarks/eigenmaps/toy_claims.tsv"
+    conda:
+        ENV
+    params:
+        e1_min_alignment=SPEC_TOY["e1_min_alignment"],
+        e1_max_eigenvalue_error=SPEC_TOY["e1_max_eigenvalue_error"],
+        scale={
+            "data": "circle, uniform angles",
+            "jitter": SPEC_TOY["jitter"],
+            "k": SPEC_TOY["n_outputs"],
+            "steps": SPEC_TOY["steps"],
+            "batch": SPEC_TOY["batch_size"],
+            "seeds": len(seeds()),
+        },
+    script:
+        "../scripts/eigenmaps_toy_claims.py"
+
+
+rule eigenmaps_graph_claims:
+    input:
+        metrics=expand("results/eigenmaps/graph/seed{seed}.csv", seed=seeds()),
+    output:
+        claims="results/eigenmaps/graph/claims.csv",
+        metrics="results/eigenmaps/graph/metrics.csv",
+        provenance="results/eigenmaps/graph/claims.provenance.json",
+    log:
+        "logs/eigenmaps/graph_claims.log",
+    benchmark:
+        "benchmarks/eigenmaps/graph_claims.tsv"
+    conda:
+        ENV
+    params:
+        e4_min_alignment=SPEC_GRAPH["e4_min_alignment"],
+        e4_min_ari=SPEC_GRAPH["e4_min_ari"],
+        scale={
+            "graphs": SPEC_GRAPH["graphs"],
+            "sbm_blocks": SPEC_GRAPH["sbm"]["block_sizes"],
+            "k": {g: SPEC_GRAPH[g]["n_outputs"] for g in SPEC_GRAPH["graphs"]},
+            "steps": SPEC_GRAPH["steps"],
+            "batch": SPEC_GRAPH["batch_size"],
+            "seeds": len(seeds()),
+        },
+    script:
+        "../scripts/eigenmaps_graph_claims.py"
+
+
+rule eigenmaps_toy_figures:
+    input:
+        toy=expand("results/eigenmaps/toy/seed{seed}.csv", seed=seeds()),
+        graph=expand("results/eigenmaps/graph/seed{seed}.csv", seed=seeds()),
+        functions=f"results/eigenmaps/toy/seed{seeds()[0]}_functions.csv",
+    output:
+        functions=SPEC_FIGS["toy_functions"],
+        spectrum=SPEC_FIGS["spectrum"],
+    log:
+        "logs/eigenmaps/toy_figures.log",
+    benchmark:
+        "benchmarks/eigenmaps/toy_figures.tsv"
+    conda:
+        ENV
+    params:
+        plot=PLOT,
+    script:
+        "../scripts/eigenmaps_toy_figures.py"
+
+
+rule eigenmaps_graph_figures:
+    input:
+        metrics=expand("results/eigenmaps/graph/seed{seed}.csv", seed=seeds()),
+        embeddings=f"results/eigenmaps/graph/seed{seeds()[0]}_embeddings.csv",
+    output:
+        embeddings=SPEC_FIGS["graph_embeddings"],
+    log:
+        "logs/eigenmaps/graph_figures.log",
+    benchmark:
+        "benchmarks/eigenmaps/graph_figures.tsv"
+    conda:
+        ENV
+    params:
+        plot=PLOT,
+    script:
+        "../scripts/eigenmaps_graph_figures.py"
+
+
+STAGE_TARGETS.setdefault("eigenmaps", []).extend(
+    [
+        "results/eigenmaps/toy/claims.csv",
+        "results/eigenmaps/graph/claims.csv",
+        *SPEC_FIGS.values(),
+    ]
+)

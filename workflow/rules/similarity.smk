@@ -1,2 +1,230 @@
 # Stage similarity (Charpiat et al. 2019): gradient kernel, density N_S, retrieval,
 # predicted vs measured denoising, toy, similarity-enforcing MNIST training; S1-S4.
+# Reads the registration stage's data and models (REG_DATA, REG_MODEL from registration.smk).
+
+SIM = config["similarity"]
+SIM_TOY = SIM["toy"]
+SIM_REG = SIM["registration"]
+SIM_ENF = SIM["enforce"]
+SIM_SIGMAS = [f"{s:g}" for s in SIM_REG["sigmas"]]
+SIM_NOISES = list(SIM_REG["noises"])
+for _key, _mine, _theirs in (
+    ("noises", SIM_NOISES, REG_NOISES),
+    ("sigmas", SIM_SIGMAS, REG_SIGMAS),
+):
+    if not set(_mine) <= set(_theirs):
+        raise ValueError(
+            f"invalid configuration:\n  key 'similarity.registration.{_key}': "
+            f"{sorted(set(_mine) - set(_theirs))} not among registration.{_key} {_theirs}"
+        )
+SIM_FIG = "results/figures/similarity_{}.png"
+SIM_REG_OUT = "results/similarity/registration/{noise}/sigma{sigma}/seed{seed}"
+SIM_WILDCARDS = {
+    "seed": r"\d+",
+    "noise": "|".join(SIM_NOISES),
+    "sigma": "|".join(s.replace(".", r"\.") for s in SIM_SIGMAS),
+}
+SIM_REG_ALL = dict(noise=SIM_NOISES, sigma=SIM_SIGMAS, seed=seeds())
+SIM_FIRST = dict(noise=SIM_NOISES[0], sigma=SIM_SIGMAS[0], seed=seeds()[0])
+
+
+rule similarity_toy:
+    output:
+        metrics="results/similarity/toy/seed{seed}.csv",
+        samples="results/similarity/toy/seed{seed}_samples.csv",
+        provenance="results/similarity/toy/seed{seed}.provenance.json",
+    log:
+        "logs/similarity/toy_seed{seed}.log",
+    benchmark:
+        "benchmarks/similarity/toy_seed{seed}.tsv"
+    wildcard_constraints:
+        seed=r"\d+",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=20,
+        gpu=GPUS,
+    params:
+        frequencies=SIM_TOY["frequencies"],
+        n=SIM_TOY["n"],
+        distribution=SIM_TOY["distribution"],
+        hidden=SIM_TOY["hidden"],
+        depth=SIM_TOY["depth"],
+        epochs=SIM_TOY["epochs"],
+        batch_size=SIM_TOY["batch_size"],
+        lr=SIM_TOY["lr"],
+        thresholds=SIM_TOY["thresholds"],
+        device=config["device"],
+        deterministic=config["deterministic"],
+    script:
+        "../scripts/similarity_toy.py"
+
+
+rule similarity_enforce:
+    input:
+        data=dataset_file(SIM["dataset"]),
+    output:
+        metrics="results/similarity/enforce/seed{seed}.csv",
+        curves="results/similarity/enforce/seed{seed}_curves.csv",
+        provenance="results/similarity/enforce/seed{seed}.provenance.json",
+    log:
+        "logs/similarity/enforce_seed{seed}.log",
+    benchmark:
+        "benchmarks/similarity/enforce_seed{seed}.tsv"
+    wildcard_constraints:
+        seed=r"\d+",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+        gpu=GPUS,
+    params:
+        variants=SIM_ENF["variants"],
+        steps=SIM_ENF["steps"],
+        batch_size=SIM_ENF["batch_size"],
+        lr=SIM_ENF["lr"],
+        eval_every=SIM_ENF["eval_every"],
+        val_size=SIM_ENF["val_size"],
+        target_accuracy=SIM_ENF["target_accuracy"],
+        device=config["device"],
+        deterministic=config["deterministic"],
+    script:
+        "../scripts/similarity_enforce.py"
+
+
+rule similarity_registration:
+    input:
+        data=REG_DATA,
+        model=REG_MODEL,
+    output:
+        metrics=f"{SIM_REG_OUT}.csv",
+        bins=f"{SIM_REG_OUT}_bins.csv",
+        samples=f"{SIM_REG_OUT}_samples.csv",
+        retrieval=f"{SIM_REG_OUT}_retrieval.csv",
+        images=f"{SIM_REG_OUT}_retrieval.pt",
+        provenance=f"{SIM_REG_OUT}.provenance.json",
+    log:
+        "logs/similarity/registration_{noise}_sigma{sigma}_seed{seed}.log",
+    benchmark:
+        "benchmarks/similarity/registration_{noise}_sigma{sigma}_seed{seed}.tsv"
+    wildcard_constraints:
+        **SIM_WILDCARDS,
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=6000,
+        runtime=30,
+        gpu=GPUS,
+    params:
+        max_samples=SIM_REG["max_samples"],
+        thresholds=SIM_REG["thresholds"],
+        n_bins=SIM_REG["n_bins"],
+        n_queries=SIM_REG["n_queries"],
+        top_k=SIM_REG["top_k"],
+        chunk_size=SIM_REG["chunk_size"],
+        device=config["device"],
+        deterministic=config["deterministic"],
+    script:
+        "../scripts/similarity_registration.py"
+
+
+rule similarity_claims:
+    input:
+        toy=expand("results/similarity/toy/seed{seed}.csv", seed=seeds()),
+        enforce=expand(
+            "results/similarity/enforce/seed{seed}.csv", seed=SIM_ENF["seeds"]
+        ),
+        registration=expand(f"{SIM_REG_OUT}.csv", **SIM_REG_ALL),
+    output:
+        claims="results/similarity/claims.csv",
+        metrics="results/similarity/metrics.csv",
+        provenance="results/similarity/claims.provenance.json",
+    log:
+        "logs/similarity/claims.log",
+    benchmark:
+        "benchmarks/similarity/claims.tsv"
+    conda:
+        ENV
+    params:
+        s1_max_slope=SIM["s1_max_slope"],
+        s2_max_spearman=SIM["s2_max_spearman"],
+        s3_min_spearman=SIM["s3_min_spearman"],
+        s4_min_speedup=SIM["s4_min_speedup"],
+        target_accuracy=SIM_ENF["target_accuracy"],
+        scale={
+            "toy_frequencies": SIM_TOY["frequencies"],
+            "toy_n": SIM_TOY["n"],
+            "toy_epochs": SIM_TOY["epochs"],
+            "toy_seeds": len(seeds()),
+            "registration_samples": SIM_REG["max_samples"],
+            "registration_seeds": len(seeds()),
+            "enforce_dataset": SIM["dataset"],
+            "enforce_steps": SIM_ENF["steps"],
+            "enforce_batch_pairs": SIM_ENF["batch_size"],
+            "enforce_val_size": SIM_ENF["val_size"],
+            "enforce_seeds": len(SIM_ENF["seeds"]),
+        },
+    script:
+        "../scripts/similarity_claims.py"
+
+
+rule similarity_figures:
+    input:
+        metrics="results/similarity/metrics.csv",
+        toy_samples=expand(
+            "results/similarity/toy/seed{seed}_samples.csv", seed=seeds()
+        ),
+        reg_samples=expand(f"{SIM_REG_OUT}_samples.csv", **SIM_REG_ALL),
+        reg_bins=expand(f"{SIM_REG_OUT}_bins.csv", **SIM_REG_ALL),
+        retrieval=f"{SIM_REG_OUT}_retrieval.csv".format(**SIM_FIRST),
+        retrieval_images=f"{SIM_REG_OUT}_retrieval.pt".format(**SIM_FIRST),
+        curves=expand(
+            "results/similarity/enforce/seed{seed}_curves.csv", seed=SIM_ENF["seeds"]
+        ),
+    output:
+        toy_density=report(
+            SIM_FIG.format("toy_density"),
+            caption="../report/similarity_toy_density.rst",
+            category="similarity",
+        ),
+        density_hist=report(
+            SIM_FIG.format("density_hist"),
+            caption="../report/similarity_density_hist.rst",
+            category="similarity",
+        ),
+        retrieval=report(
+            SIM_FIG.format("retrieval"),
+            caption="../report/similarity_retrieval.rst",
+            category="similarity",
+        ),
+        denoising=report(
+            SIM_FIG.format("denoising"),
+            caption="../report/similarity_denoising.rst",
+            category="similarity",
+        ),
+        training=report(
+            SIM_FIG.format("training"),
+            caption="../report/similarity_training.rst",
+            category="similarity",
+        ),
+    log:
+        "logs/similarity/figures.log",
+    benchmark:
+        "benchmarks/similarity/figures.tsv"
+    conda:
+        ENV
+    params:
+        plot=PLOT,
+        target_accuracy=SIM_ENF["target_accuracy"],
+    script:
+        "../scripts/similarity_figures.py"
+
+
+STAGE_TARGETS.setdefault("similarity", []).extend(
+    ["results/similarity/claims.csv", *rules.similarity_figures.output]
+)

@@ -1,0 +1,190 @@
+"""Batched image augmentations for self-supervised pretraining: random resized crop and
+horizontal flip (one ``grid_sample``), brightness/contrast/saturation jitter, random
+grayscale and Gaussian blur, all as tensor operations over the whole batch on its device.
+
+Every random number is drawn on the CPU from an explicit ``torch.Generator`` and then
+moved to the images' device, so the same generator state gives the same views on every
+device, and no per-sample Python or PIL round trip stands between the data and the model
+(DESIGN: hot loops stay in tensors)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["AugmentConfig", "augment", "random_parameters", "to_float"]
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Probabilities and ranges of each augmentation (SimCLR's list, minus hue).
+
+    crop_scale: area fraction of the crop; crop_ratio: aspect ratio range; flip_p:
+    horizontal flip probability (0 for digits, whose mirror image is another glyph);
+    jitter_p: probability of the colour jitter, whose strengths are brightness, contrast
+    and saturation (factors drawn in [1 - s, 1 + s]; saturation only acts on RGB);
+    grayscale_p: RGB only; blur_p with sigma drawn in blur_sigma (pixels)."""
+
+    crop_scale: tuple[float, float] = (0.3, 1.0)
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    flip_p: float = 0.0
+    jitter_p: float = 0.8
+    brightness: float = 0.4
+    contrast: float = 0.4
+    saturation: float = 0.4
+    grayscale_p: float = 0.2
+    blur_p: float = 0.5
+    blur_sigma: tuple[float, float] = (0.1, 1.5)
+
+    def __post_init__(self) -> None:
+        lo, hi = self.crop_scale
+        if not 0 < lo <= hi <= 1:
+            raise ValueError(f"crop_scale must satisfy 0 < low <= high <= 1, got {self.crop_scale}")
+        lo, hi = self.crop_ratio
+        if not 0 < lo <= hi:
+            raise ValueError(f"crop_ratio must satisfy 0 < low <= high, got {self.crop_ratio}")
+        for name in ("flip_p", "jitter_p", "grayscale_p", "blur_p"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(
+                    f"{name} must be a probability in [0, 1], got {getattr(self, name)}"
+                )
+        for name in ("brightness", "contrast", "saturation"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        lo, hi = self.blur_sigma
+        if not 0 < lo <= hi:
+            raise ValueError(f"blur_sigma must satisfy 0 < low <= high, got {self.blur_sigma}")
+
+    @classmethod
+    def from_dict(cls, cfg: dict | None) -> AugmentConfig:
+        """From a config mapping (lists become tuples); unknown keys are an error."""
+        cfg = dict(cfg or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(cfg) - known)
+        if unknown:
+            raise ValueError(f"unknown augmentation key(s) {unknown}; known: {sorted(known)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def to_float(images: Tensor) -> Tensor:
+    """uint8 [0, 255] images -> float32 [0, 1] (other dtypes are taken as already scaled)."""
+    if images.dtype == torch.uint8:
+        return images.float().div_(255.0)
+    return images.float()
+
+
+def _uniform(n: int, low: float, high: float, gen: torch.Generator) -> Tensor:
+    return low + (high - low) * torch.rand(n, generator=gen)
+
+
+def random_parameters(n: int, cfg: AugmentConfig, gen: torch.Generator) -> dict[str, Tensor]:
+    """Every random draw for a batch of ``n`` views, on the CPU, in a fixed order."""
+    area = _uniform(n, *cfg.crop_scale, gen)
+    log_ratio = _uniform(n, math.log(cfg.crop_ratio[0]), math.log(cfg.crop_ratio[1]), gen)
+    ratio = log_ratio.exp()
+    # Crop width and height as fractions of the image side (1 = whole image).
+    w = (area * ratio).sqrt().clamp(max=1.0)
+    h = (area / ratio).sqrt().clamp(max=1.0)
+    # Crop centre in grid_sample's [-1, 1] coordinates, keeping the crop inside the image.
+    cx = (2 * torch.rand(n, generator=gen) - 1) * (1 - w)
+    cy = (2 * torch.rand(n, generator=gen) - 1) * (1 - h)
+    flip = torch.rand(n, generator=gen) < cfg.flip_p
+    jitter = torch.rand(n, generator=gen) < cfg.jitter_p
+    brightness = _uniform(n, 1 - cfg.brightness, 1 + cfg.brightness, gen)
+    contrast = _uniform(n, 1 - cfg.contrast, 1 + cfg.contrast, gen)
+    saturation = _uniform(n, 1 - cfg.saturation, 1 + cfg.saturation, gen)
+    gray = torch.rand(n, generator=gen) < cfg.grayscale_p
+    blur = torch.rand(n, generator=gen) < cfg.blur_p
+    sigma = _uniform(n, *cfg.blur_sigma, gen)
+    return {
+        "w": w,
+        "h": h,
+        "cx": cx,
+        "cy": cy,
+        "flip": flip,
+        "jitter": jitter,
+        "brightness": brightness,
+        "contrast": contrast,
+        "saturation": saturation,
+        "gray": gray,
+        "blur": blur,
+        "sigma": sigma,
+    }
+
+
+def crop_flip(x: Tensor, w: Tensor, h: Tensor, cx: Tensor, cy: Tensor, flip: Tensor) -> Tensor:
+    """Random resized crop and horizontal flip as one affine resampling to the input size."""
+    n = x.shape[0]
+    sign = torch.where(flip, -1.0, 1.0).to(x)
+    theta = torch.zeros(n, 2, 3, dtype=x.dtype, device=x.device)
+    theta[:, 0, 0] = w.to(x) * sign
+    theta[:, 0, 2] = cx.to(x)
+    theta[:, 1, 1] = h.to(x)
+    theta[:, 1, 2] = cy.to(x)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def _luma(x: Tensor) -> Tensor:
+    if x.shape[1] == 3:
+        weights = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype, device=x.device)
+        return (x * weights.view(1, 3, 1, 1)).sum(1, keepdim=True)
+    return x.mean(1, keepdim=True)
+
+
+def colour_jitter(x: Tensor, p: dict[str, Tensor]) -> Tensor:
+    """Brightness, contrast, saturation (RGB) and grayscale (RGB), each sample its own."""
+    shape = (-1, 1, 1, 1)
+    on = p["jitter"].to(x.device).view(shape)
+    b = torch.where(on, p["brightness"].to(x.device).view(shape), torch.ones(()).to(x))
+    c = torch.where(on, p["contrast"].to(x.device).view(shape), torch.ones(()).to(x))
+    x = (x * b.to(x)).clamp(0, 1)
+    mean = _luma(x).mean(dim=(2, 3), keepdim=True)
+    x = ((x - mean) * c.to(x) + mean).clamp(0, 1)
+    if x.shape[1] == 3:
+        s = torch.where(on, p["saturation"].to(x.device).view(shape), torch.ones(()).to(x))
+        gray = _luma(x)
+        x = ((x - gray) * s.to(x) + gray).clamp(0, 1)
+        to_gray = p["gray"].to(x.device).view(shape)
+        x = torch.where(to_gray, _luma(x).expand_as(x), x)
+    return x
+
+
+def gaussian_blur(x: Tensor, sigma: Tensor, on: Tensor, max_sigma: float) -> Tensor:
+    """Separable Gaussian blur with one sigma per sample, as a grouped convolution over
+    the batch; samples with ``on`` False get the identity kernel."""
+    n, c, hgt, wid = x.shape
+    radius = max(1, min(math.ceil(2 * max_sigma), (min(hgt, wid) - 1) // 2))
+    offsets = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    sig = sigma.to(x).view(n, 1)
+    kernel = torch.exp(-0.5 * (offsets.view(1, -1) / sig) ** 2)
+    kernel = kernel / kernel.sum(1, keepdim=True)
+    delta = (offsets == 0).to(x).expand_as(kernel)
+    kernel = torch.where(on.to(x.device).view(n, 1), kernel, delta)
+    weight = kernel.repeat_interleave(c, dim=0)  # [n * c, K], one kernel per channel
+    flat = x.reshape(1, n * c, hgt, wid)
+    flat = F.pad(flat, (radius, radius, radius, radius), mode="reflect")
+    flat = F.conv2d(flat, weight.view(n * c, 1, 1, -1), groups=n * c)
+    flat = F.conv2d(flat, weight.view(n * c, 1, -1, 1), groups=n * c)
+    return flat.view(n, c, hgt, wid)
+
+
+def augment(images: Tensor, cfg: AugmentConfig, gen: torch.Generator) -> Tensor:
+    """One random view of each image: [B, C, H, W] uint8 or float in [0, 1] -> float32 in
+    [0, 1], same shape, on the images' device. Deterministic given ``gen``'s state."""
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"images must be [B, 1 or 3, H, W], got shape {tuple(images.shape)}")
+    x = to_float(images)
+    p = random_parameters(x.shape[0], cfg, gen)
+    x = crop_flip(x, p["w"], p["h"], p["cx"], p["cy"], p["flip"])
+    x = colour_jitter(x.clamp(0, 1), p)
+    if cfg.blur_p > 0:
+        x = gaussian_blur(x, p["sigma"], p["blur"], cfg.blur_sigma[1])
+    return x.clamp(0, 1)

@@ -1,0 +1,255 @@
+"""Similarity analysis of a registration network trained on noisy labels (claims S2, S3):
+the density N_S of every training sample under the 2-output normalised kernel, its error
+against the truth, the denoising factor predicted from the unnormalised kernel against
+the measured error / noise ratio, the label-free neighbour consistency, and retrieval of
+the training samples most similar to test queries.
+
+One pass over query chunks computes the unnormalised kernel blocks K(x_i, x_j) once and
+derives from them the brute-force normalised similarities (row sums, hard counts) and the
+denoising weights; the O(n p) density comes from the normalised features separately and
+is checked against those row sums."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import torch
+
+from repgeom.similarity.denoising import (
+    bin_by_density,
+    denoising_from_gram,
+    log_slope,
+    measured_ratio,
+    pearson,
+    spearman,
+)
+from repgeom.similarity.kernel import (
+    density_from_features,
+    gram_rows,
+    normalize_features,
+    per_sample_grads,
+    self_inv_sqrt,
+    similarity_from_gram,
+    top_k_similar,
+)
+
+
+@torch.no_grad()
+def _predict(model, x, batch: int = 512) -> torch.Tensor:
+    return torch.cat([model(x[i : i + batch]) for i in range(0, x.shape[0], batch)])
+
+
+def subsample(n: int, max_samples: int, seed: int) -> torch.Tensor:
+    """All indices when max_samples is 0 or >= n, else a fixed random subset (sorted)."""
+    if max_samples <= 0 or max_samples >= n:
+        return torch.arange(n)
+    gen = torch.Generator().manual_seed(20_000 + seed)
+    return torch.randperm(n, generator=gen)[:max_samples].sort().values
+
+
+def kernel_pass(grads, predictions, thresholds, chunk_size: int):
+    """Row chunks of queries (all samples) against all samples: brute-force normalised
+    row sums, hard counts, tr(S_i) and the kernel-averaged predictions."""
+    inv_sqrt = self_inv_sqrt(grads)
+    sums, traces, averages = [], [], []
+    counts = {float(t): [] for t in thresholds}
+    n = grads.shape[0]
+    for start in range(0, n, chunk_size):
+        sl = slice(start, min(start + chunk_size, n))
+        k_rows = gram_rows(grads[sl], grads)
+        sim = similarity_from_gram(k_rows, inv_sqrt[sl], inv_sqrt)
+        sums.append(sim.sum(dim=1))
+        for t in counts:
+            counts[t].append((sim > t).sum(dim=1))
+        den = denoising_from_gram(k_rows, predictions)
+        traces.append(den["trace_s"])
+        averages.append(den["neighbour_average"])
+    return (
+        torch.cat(sums),
+        {t: torch.cat(c) for t, c in counts.items()},
+        torch.cat(traces),
+        torch.cat(averages),
+    )
+
+
+def analyze(
+    model: torch.nn.Module,
+    data: dict,
+    train_labels: torch.Tensor,
+    *,
+    max_samples: int,
+    thresholds,
+    n_bins: int,
+    n_queries: int,
+    top_k: int,
+    chunk_size: int,
+    seed: int,
+    device: torch.device,
+    logger: logging.Logger | None = None,
+) -> dict:
+    """Everything S2/S3 and the retrieval figure need, for one trained model.
+
+    Returns ``samples`` (one row per analysed training sample), ``bins`` (density bins),
+    ``summary`` (name -> number), ``retrieval`` (query, rank, train index, similarity) and
+    ``images`` (query and retrieved inputs, small). When only a subset of the n training
+    samples is analysed, tr(S_i) (about 1/N) is scaled by subset/n to stand for the whole
+    set the network averaged over."""
+    logger = logger or logging.getLogger("repgeom.similarity")
+    model = model.to(device).eval()
+    train, test = data["train"], data["test"]
+    n_train = train["inputs"].shape[0]
+    if train_labels.shape != train["true"].shape:
+        raise ValueError(
+            f"train_labels {tuple(train_labels.shape)} do not match the data's training "
+            f"targets {tuple(train['true'].shape)}: model and data of different seeds?"
+        )
+    idx = subsample(n_train, max_samples, seed)
+    x = train["inputs"][idx].to(device)
+    true, labels = train["true"][idx].to(device), train_labels[idx].to(device)
+    pred = _predict(model, x)
+    grads = per_sample_grads(model, x, chunk_size=chunk_size)  # [n, d, p]
+    d = grads.shape[1]
+    feats = normalize_features(grads)
+    density = density_from_features(feats)
+    brute, hard, trace_s, averages = kernel_pass(grads, pred, thresholds, chunk_size)
+    gap = float(((density - brute).abs() / brute.abs().clamp_min(1e-12)).max())
+    scale = len(idx) / n_train
+    predicted = (trace_s * scale / d).clamp_min(0).sqrt()
+    meas = measured_ratio(pred, true, labels)
+    consistency = (pred - averages).norm(dim=1) / meas["noise_rms"]
+    logger.info(
+        "%d of %d samples, p=%d, d=%d: mean N_S %.1f, O(np) vs brute gap %.2e",
+        len(idx),
+        n_train,
+        grads.shape[2],
+        d,
+        float(density.mean()),
+        gap,
+    )
+    samples = pd.DataFrame(
+        {
+            "sample": idx.numpy(),
+            "density": density.cpu().numpy(),
+            "error": meas["error"].cpu().numpy(),
+            "measured_ratio": meas["ratio"].cpu().numpy(),
+            "predicted_ratio": predicted.cpu().numpy(),
+            "consistency": consistency.cpu().numpy(),
+            **{f"hard_{t:g}": c.cpu().numpy() for t, c in hard.items()},
+        }
+    )
+    bins = bin_by_density(samples, n_bins)
+    summary = summarize_samples(samples, bins, gap=gap, noise_rms=meas["noise_rms"])
+    summary["n_analysed"] = float(len(idx))
+    summary["parameters"] = float(grads.shape[2])
+    retrieval, images = retrieve(
+        model, feats, idx, train, test, n_queries, top_k, chunk_size, seed, device
+    )
+    return {
+        "samples": samples,
+        "bins": bins,
+        "summary": summary,
+        "retrieval": retrieval,
+        "images": images,
+    }
+
+
+def summarize_samples(
+    samples: pd.DataFrame, bins: pd.DataFrame, *, gap: float, noise_rms: float
+) -> dict:
+    """The per-model numbers behind S2 and S3 (and their context)."""
+    return {
+        # S2: error against truth falls as density rises.
+        "spearman_density_error": spearman(samples["density"], samples["error"]),
+        "binned_log_slope_error": log_slope(bins["density"], bins["error_rms"]),
+        # S3: the kernel-predicted denoising tracks the measured ratio.
+        "spearman_predicted_measured": spearman(
+            samples["predicted_ratio"], samples["measured_ratio"]
+        ),
+        "binned_pearson_log_predicted_measured": pearson(
+            np.log(bins["predicted_ratio"]), np.log(bins["measured_ratio"])
+        ),
+        "predicted_over_measured": float(
+            np.sqrt(np.mean(samples["predicted_ratio"] ** 2))
+            / np.sqrt(np.mean(samples["measured_ratio"] ** 2))
+        ),
+        "measured_ratio_rms": float(np.sqrt(np.mean(samples["measured_ratio"] ** 2))),
+        "predicted_ratio_rms": float(np.sqrt(np.mean(samples["predicted_ratio"] ** 2))),
+        # Label-free: the neighbour consistency of the network's own predictions.
+        "spearman_consistency_measured": spearman(
+            samples["consistency"], samples["measured_ratio"]
+        ),
+        "spearman_density_predicted": spearman(samples["density"], samples["predicted_ratio"]),
+        "density_mean": float(samples["density"].mean()),
+        "density_max_rel_gap": gap,
+        "noise_rms": noise_rms,
+    }
+
+
+def retrieve(model, feats, idx, train, test, n_queries, top_k, chunk_size, seed, device):
+    """The ``top_k`` analysed training samples most similar to ``n_queries`` test inputs."""
+    if n_queries <= 0:
+        return pd.DataFrame(columns=["query", "rank", "train_index", "similarity"]), {}
+    gen = torch.Generator().manual_seed(30_000 + seed)
+    q_idx = torch.randperm(test["inputs"].shape[0], generator=gen)[:n_queries]
+    xq = test["inputs"][q_idx].to(device)
+    fq = normalize_features(per_sample_grads(model, xq, chunk_size=chunk_size))
+    k = min(top_k, feats.shape[0])
+    sims, nearest = top_k_similar(fq, feats, k)
+    train_index = idx[nearest.cpu()]
+    rows = [
+        {
+            "query": int(q_idx[i]),
+            "rank": r + 1,
+            "train_index": int(train_index[i, r]),
+            "similarity": float(sims[i, r]),
+        }
+        for i in range(len(q_idx))
+        for r in range(k)
+    ]
+    images = {
+        "query_inputs": test["inputs"][q_idx].cpu().half(),
+        "query_index": q_idx,
+        "neighbour_inputs": train["inputs"][train_index.reshape(-1)]
+        .cpu()
+        .half()
+        .reshape(len(q_idx), k, *train["inputs"].shape[1:]),
+        "neighbour_similarity": sims.cpu(),
+    }
+    return pd.DataFrame(rows), images
+
+
+def tidy_summary(summary: dict, *, seed: int, noise: str, sigma: float) -> pd.DataFrame:
+    base = {
+        "stage": "similarity",
+        "method": "registration_cnn",
+        "seed": seed,
+        "noise": noise,
+        "sigma": sigma,
+    }
+    return pd.DataFrame([{**base, "metric": k, "value": float(v)} for k, v in summary.items()])
+
+
+def tidy_bins(bins: pd.DataFrame, *, seed: int, noise: str, sigma: float) -> pd.DataFrame:
+    """Long table of the density bins (one row per bin and quantity), for the figures."""
+    base = {
+        "stage": "similarity",
+        "method": "registration_cnn",
+        "seed": seed,
+        "noise": noise,
+        "sigma": sigma,
+    }
+    rows = []
+    for _, b in bins.iterrows():
+        for q in ("error_rms", "measured_ratio", "predicted_ratio", "inv_sqrt_density"):
+            rows.append(
+                {
+                    **base,
+                    "bin": int(b["bin"]),
+                    "density": float(b["density"]),
+                    "metric": q,
+                    "value": float(b[q]),
+                }
+            )
+    return pd.DataFrame(rows)

@@ -1,0 +1,327 @@
+"""Eigenmaps pretraining: batched augmentations, baseline losses, retrieval metrics,
+models, claims E2/E3, and a smoke run of the whole eigenmaps stage."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+from conftest import REPO, run_snakemake
+
+from repgeom.eigenmaps.augment import AugmentConfig, augment, gaussian_blur
+from repgeom.eigenmaps.evaluate import ssl_claims
+from repgeom.eigenmaps.models import build_model, load_model, save_model
+from repgeom.eigenmaps.retrieval import (
+    average_precision_at,
+    code_lengths,
+    knn_accuracy,
+    linear_probe_accuracy,
+    mean_average_precision,
+    random_subsets,
+)
+from repgeom.eigenmaps.ssl import (
+    barlow_twins_loss,
+    pretrain,
+    simclr_loss,
+    spectral_contrastive_loss,
+    ssl_loss,
+)
+
+SMOKE = str(REPO / "workflow/configs/smoke.yaml")
+IDENTITY = AugmentConfig(
+    crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), flip_p=0.0, jitter_p=0.0, blur_p=0.0,
+    grayscale_p=0.0,
+)  # fmt: skip
+
+
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def images(n=16, c=1, s=28, seed=0) -> torch.Tensor:
+    return torch.randint(0, 256, (n, c, s, s), generator=gen(seed), dtype=torch.uint8)
+
+
+# ------------------------------------------------------------------- augmentations
+
+
+@pytest.mark.parametrize("c, s", [(1, 28), (3, 32)])
+def test_augment_shapes_range_and_dtype(c, s):
+    x = images(c=c, s=s)
+    out = augment(x, AugmentConfig(flip_p=0.5), gen(0))
+    assert out.shape == x.shape and out.dtype == torch.float32
+    assert out.min() >= 0 and out.max() <= 1
+    assert not torch.allclose(out, x.float() / 255)
+
+
+def test_augment_is_seeded_by_the_generator():
+    x = images(c=3, s=32)
+    cfg = AugmentConfig(flip_p=0.5)
+    a, b = augment(x, cfg, gen(7)), augment(x, cfg, gen(7))
+    assert torch.equal(a, b)
+    assert not torch.allclose(a, augment(x, cfg, gen(8)))
+    g = gen(7)  # two draws from one generator: two different views
+    assert not torch.allclose(augment(x, cfg, g), augment(x, cfg, g))
+
+
+def test_identity_settings_return_the_images_and_flip_mirrors():
+    x = images(c=3, s=32)
+    assert torch.allclose(augment(x, IDENTITY, gen(0)), x.float() / 255, atol=1e-6)
+    flip = AugmentConfig(**{**IDENTITY.to_dict(), "flip_p": 1.0, "crop_scale": (1.0, 1.0)})
+    assert torch.allclose(augment(x, flip, gen(0)), x.float().flip(-1) / 255, atol=1e-6)
+
+
+def test_crop_zooms_in():
+    x = torch.zeros(1, 1, 28, 28)
+    x[..., 10:18, 10:18] = 1.0  # a centred square grows when a central crop is resized
+    cfg = AugmentConfig(crop_scale=(0.25, 0.25), crop_ratio=(1.0, 1.0), jitter_p=0, blur_p=0)
+    out = augment(x, cfg, gen(0))
+    assert out.sum() > 1.5 * x.sum()
+
+
+def test_blur_keeps_constants_and_smooths_noise():
+    flat = torch.full((2, 3, 16, 16), 0.3)
+    on = torch.tensor([True, True])
+    sigma = torch.tensor([1.0, 2.0])
+    assert torch.allclose(gaussian_blur(flat, sigma, on, 2.0), flat, atol=1e-6)
+    noise = torch.rand(2, 1, 16, 16, generator=gen(0))
+    out = gaussian_blur(noise, sigma, torch.tensor([True, False]), 2.0)
+    assert out[0].std() < 0.6 * noise[0].std()
+    assert torch.allclose(out[1], noise[1], atol=1e-6)  # off: identity kernel
+
+
+def test_augment_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="crop_scale"):
+        AugmentConfig(crop_scale=(0.5, 1.5))
+    with pytest.raises(ValueError, match="flip_p"):
+        AugmentConfig(flip_p=2)
+    with pytest.raises(ValueError, match="unknown augmentation key"):
+        AugmentConfig.from_dict({"hue": 0.1})
+    with pytest.raises(ValueError, match="images must be"):
+        augment(torch.zeros(2, 28, 28), AugmentConfig(), gen(0))
+
+
+# ------------------------------------------------------------------- baseline losses
+
+
+def test_barlow_twins_is_zero_for_identical_decorrelated_views():
+    z = torch.tensor([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
+    assert barlow_twins_loss(z, z, 0.005).item() == pytest.approx(0.0, abs=1e-6)
+    # Fully correlated outputs: each off-diagonal entry is 1, the diagonal is perfect.
+    zc = torch.cat([z[:, :1], z[:, :1]], 1)
+    assert barlow_twins_loss(zc, zc, 0.5).item() == pytest.approx(0.5 * 2, abs=1e-4)
+
+
+def test_simclr_loss_limits():
+    z = torch.eye(4) * 10
+    # Partners identical (cosine 1), orthogonal to the 6 others (cosine 0).
+    assert simclr_loss(z, z, 0.1).item() == pytest.approx(math.log(1 + 6 * math.exp(-10)), rel=1e-3)
+    # Every similarity equal: uniform over the other 2B - 1 views.
+    ones = torch.ones(4, 3)
+    assert simclr_loss(ones, ones, 0.5).item() == pytest.approx(math.log(7), abs=1e-5)
+
+
+def test_spectral_contrastive_loss_closed_form():
+    z1 = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    z2 = torch.tensor([[1.0, 1.0], [1.0, 1.0]])
+    # positives: (1 + 2) / 2 = 1.5; negatives: (z1_0.z2_1)^2 = 1, (z1_1.z2_0)^2 = 4 -> 5/2
+    assert spectral_contrastive_loss(z1, z2).item() == pytest.approx(-2 * 1.5 + 2.5)
+
+
+def test_ssl_loss_dispatch_and_errors():
+    z1, z2 = torch.randn(8, 4, generator=gen(0)), torch.randn(8, 4, generator=gen(1))
+    loss, info = ssl_loss("neuralef", z1, z2, {"alpha": 5.0, "t": 10.0, "stop_grad": True})
+    assert torch.isfinite(loss) and info["eigenvalues"].shape == (4,)
+    with pytest.raises(ValueError, match="unknown method"):
+        ssl_loss("byol", z1, z2, {})
+    with pytest.raises(ValueError, match="same shape"):
+        barlow_twins_loss(z1, z2[:, :3], 0.1)
+
+
+# ------------------------------------------------------------------- retrieval metrics
+
+
+def test_map_on_a_hand_made_example():
+    # Query 0 (class 0) ranks gallery items 0, 1, 2 in that order: relevant, not, relevant.
+    gallery = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8], [0.0, 1.0]])
+    g_labels = torch.tensor([0, 1, 0, 1])
+    query = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    q_labels = torch.tensor([0, 2])  # the second query's class is not in the gallery
+    expected = ((1 / 1 + 2 / 3) / 2 + 0.0) / 2
+    got = mean_average_precision(query, gallery, q_labels, g_labels, top_n=3)
+    assert got == pytest.approx(expected)
+    # top 1 only: a hit at rank 1 is AP 1
+    got1 = mean_average_precision(query[:1], gallery, q_labels[:1], g_labels, top_n=1)
+    assert got1 == pytest.approx(1.0)
+    rel = torch.tensor([[0, 1, 1, 0], [0, 0, 0, 0]])
+    assert average_precision_at(rel).tolist() == pytest.approx([(1 / 2 + 2 / 3) / 2, 0.0])
+    with pytest.raises(ValueError, match="top_n"):
+        mean_average_precision(query, gallery, q_labels, g_labels, top_n=5)
+
+
+def test_code_lengths_and_random_subsets():
+    assert code_lengths(128, 16) == [2, 4, 8, 16, 32, 64, 128]
+    assert code_lengths(24, 3) == [2, 4, 8, 16, 24]
+    subsets = random_subsets(10, 4, 3, gen(0))
+    assert all(len(set(s.tolist())) == 4 and s.max() < 10 for s in subsets)
+    assert [s.tolist() for s in subsets] == [s.tolist() for s in random_subsets(10, 4, 3, gen(0))]
+    with pytest.raises(ValueError, match="fraction"):
+        code_lengths(8, 16)
+
+
+def test_probe_and_knn_on_separable_clusters():
+    g = gen(0)
+    centres = torch.randn(3, 8, generator=g) * 5
+    ytr, yte = torch.arange(90) % 3, torch.arange(30) % 3
+    xtr = centres[ytr] + 0.1 * torch.randn(90, 8, generator=g)
+    xte = centres[yte] + 0.1 * torch.randn(30, 8, generator=g)
+    assert linear_probe_accuracy(xtr, ytr, xte, yte) == pytest.approx(100.0)
+    assert knn_accuracy(xtr, ytr, xte, yte, k=5) == pytest.approx(100.0)
+    # Labels unrelated to the features: the kNN vote is near chance.
+    shuffled = ytr[torch.randperm(90, generator=g)]
+    assert knn_accuracy(xtr, shuffled, xte, yte, k=5) < 80
+
+
+# ------------------------------------------------------------------- models, pretraining
+
+
+@pytest.mark.parametrize("arch, c, s", [("cnn", 1, 28), ("resnet18", 3, 32)])
+def test_models_give_codes_and_features(arch, c, s, tmp_path):
+    torch.manual_seed(0)
+    model = build_model(arch, c, proj_hidden=16, proj_dim=8).eval()
+    x = torch.rand(2, c, s, s)
+    code = model(x)
+    assert code.shape == (2, 8)
+    assert model.features(x).shape == (2, model.backbone.out_dim)
+    meta = {"arch": arch, "in_channels": c, "proj_hidden": 16, "proj_dim": 8}
+    save_model(tmp_path / "m.pt", model, meta)
+    again, _ = load_model(tmp_path / "m.pt")
+    assert torch.allclose(again(x), code, atol=1e-5)
+    with pytest.raises(ValueError, match="unknown arch"):
+        build_model("vit", c, proj_hidden=4, proj_dim=4)
+
+
+def _tiny_run(method, seed):
+    torch.manual_seed(seed)
+    model = build_model("cnn", 1, proj_hidden=8, proj_dim=8, widths=(4, 8), strides=(2, 2))
+    params = {"alpha": 2.5, "t": 10.0, "stop_grad": True, "lambd": 0.01, "temperature": 0.5}
+    history = pretrain(
+        model,
+        images(n=40, seed=1),
+        method=method,
+        loss_params=params,
+        augment_cfg=AugmentConfig(),
+        epochs=2,
+        batch_size=16,
+        lr=1e-3,
+        weight_decay=0.0,
+        generator=gen(seed),
+    )
+    return model, history
+
+
+@pytest.mark.parametrize("method", ["neuralef", "barlow", "simclr", "spectral"])
+def test_pretrain_is_finite_and_reproducible(method, one_thread):
+    model, history = _tiny_run(method, 0)
+    assert len(history) == 2 and all(math.isfinite(h["loss"]) for h in history)
+    again, history2 = _tiny_run(method, 0)
+    assert [h["loss"] for h in history] == [h["loss"] for h in history2]
+    other, history3 = _tiny_run(method, 1)
+    assert history3[0]["loss"] != history[0]["loss"]
+    if method == "neuralef":
+        assert len(history[-1]["eigenvalues"]) == 8
+
+
+@pytest.fixture
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # same reduction order in both runs
+    yield
+    torch.set_num_threads(before)
+
+
+# ------------------------------------------------------------------- claims
+
+
+def _metrics(ret_nef, ret_rand, ret_base, probe_nef, probe_base):
+    rows = []
+    for seed in range(3):
+        for method, ret, probe in (
+            ("neuralef", ret_nef, probe_nef),
+            ("barlow", ret_base, probe_base),
+        ):
+            rows += [
+                {"method": method, "seed": seed, "metric": "probe_accuracy", "value": probe + seed},
+                {"method": method, "seed": seed, "metric": "map", "k": 32, "variant": "prefix",
+                 "value": 0.8},
+                {"method": method, "seed": seed, "metric": "map", "k": 2, "variant": "prefix",
+                 "value": 0.8 * (ret + 0.01 * seed)},
+            ]  # fmt: skip
+        rows.append({"method": "neuralef", "seed": seed, "metric": "map", "k": 2,
+                     "variant": "random", "value": 0.8 * (ret_rand + 0.01 * seed)})  # fmt: skip
+    return pd.DataFrame(rows).assign(stage="eigenmaps")
+
+
+def test_ssl_claims_verdicts():
+    df = _metrics(ret_nef=0.98, ret_rand=0.6, ret_base=0.7, probe_nef=95.0, probe_base=95.5)
+    claims = ssl_claims(
+        df,
+        full=32,
+        fraction=16,
+        e2_min_difference=-1.0,
+        e3_min_retention=0.95,
+        e3_min_margin=0.0,
+        scale={"seeds": 3},
+    )
+    by = {c["variant"]: c for c in claims}
+    assert set(by) == {"vs_best_baseline", "retention", "vs_random_subsets", "vs_barlow"}
+    assert by["vs_best_baseline"]["mean"] == pytest.approx(-0.5)
+    assert by["vs_best_baseline"]["verdict"] == "reproduced"  # -0.5 every seed: no CI width
+    assert by["retention"]["mean"] == pytest.approx(0.99)
+    assert by["retention"]["verdict"] == "reproduced"
+    assert by["vs_random_subsets"]["mean"] == pytest.approx(0.38)
+    assert by["vs_barlow"]["verdict"] == "reproduced"
+    bad = _metrics(ret_nef=0.5, ret_rand=0.6, ret_base=0.7, probe_nef=90.0, probe_base=95.0)
+    claims = ssl_claims(
+        bad,
+        full=32,
+        fraction=16,
+        e2_min_difference=-1.0,
+        e3_min_retention=0.95,
+        e3_min_margin=0.0,
+        scale={"seeds": 3},
+    )
+    assert {c["verdict"] for c in claims} == {"not reproduced"}
+    with pytest.raises(ValueError, match="neuralef"):
+        ssl_claims(df[df.method != "neuralef"], full=32, fraction=16, e2_min_difference=-1,
+                   e3_min_retention=0.95, e3_min_margin=0, scale={})  # fmt: skip
+
+
+# ------------------------------------------------------------------- workflow
+
+
+@pytest.mark.slow
+def test_eigenmaps_stage_smoke_run(tmp_path, mirror):
+    run_snakemake(
+        tmp_path,
+        "--cores",
+        "2",
+        "--configfile",
+        SMOKE,
+        "--config",
+        "stages=[eigenmaps]",
+        mirror=mirror,
+    )
+    claims = pd.read_csv(tmp_path / "results/eigenmaps/claims.csv")
+    assert {"E1", "E2", "E3", "E4"} <= set(claims["claim_id"])
+    e3 = claims[claims.claim_id == "E3"]
+    assert {"retention", "vs_random_subsets", "vs_barlow", "vs_simclr"} == set(e3["variant"])
+    assert claims["mean"].notna().all()
+    for name in ("retrieval", "probe", "pretrain_spectrum"):
+        assert (tmp_path / f"results/figures/eigenmaps_{name}.png").stat().st_size > 10_000
+    metrics = pd.read_csv(tmp_path / "results/eigenmaps/ssl/metrics.csv")
+    spectrum = metrics[(metrics.metric == "eigenvalue") & (metrics.method == "neuralef")]
+    assert len(spectrum) == 32  # one estimate per output of the smoke code
+    assert (tmp_path / "results/eigenmaps/ssl/models/neuralef/seed0.pt").is_file()

@@ -1,0 +1,321 @@
+"""Stage registration: the generator's ground truth (a known shift is recovered by
+cross-correlating the two modalities), label noise modes, the CNN interface, the error
+metrics and claim R1, and the stage on the smoke preset."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import REPO, run_snakemake
+
+from repgeom.registration import (
+    build_model,
+    load_checkpoint,
+    load_model,
+    make_dataset,
+    make_samples,
+    make_split,
+    noisy_labels,
+    predict,
+)
+from repgeom.registration.evaluate import accuracy_curve, model_rows, r1_claims, rmse
+from repgeom.registration.models import save_model, train_regressor
+from repgeom.registration.scenes import (
+    generator_settings,
+    render_map,
+    render_scenes,
+    samples_per_scene,
+    stream,
+)
+
+SMOKE = str(REPO / "workflow" / "configs" / "smoke.yaml")
+SMALL = {"grid": 2, "crops_per_building": 3}
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models: a single intra-op thread avoids spinning threads on a shared CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _edges(img: torch.Tensor) -> torch.Tensor:
+    """Gradient magnitude [N, H, W] of the channel mean (central differences)."""
+    g = img.mean(1, keepdim=True)
+    gx = F.pad(g[..., :, 2:] - g[..., :, :-2], (1, 1, 0, 0))
+    gy = F.pad(g[..., 2:, :] - g[..., :-2, :], (0, 0, 1, 1))
+    return (gx**2 + gy**2).sqrt()[:, 0]
+
+
+def _best_shift(aerial_edges: torch.Tensor, map_edges: torch.Tensor, r: int) -> torch.Tensor:
+    """Integer (dx, dy) per image maximising sum(aerial(p) * map(p + d)) over |d| <= r."""
+    n, h, w = aerial_edges.shape
+    a = aerial_edges[:, r : h - r, r : w - r]
+    scores = torch.empty(n, 2 * r + 1, 2 * r + 1)
+    for iy, dy in enumerate(range(-r, r + 1)):
+        for ix, dx in enumerate(range(-r, r + 1)):
+            m = map_edges[:, r + dy : h - r + dy, r + dx : w - r + dx]
+            scores[:, iy, ix] = (a * m).sum((1, 2))
+    flat = scores.reshape(n, -1).argmax(1)
+    return torch.stack([flat % (2 * r + 1), flat // (2 * r + 1)], 1) - r
+
+
+def test_known_scene_shift_is_recovered_by_cross_correlation():
+    cfg = generator_settings()
+    scenes = render_scenes(6, cfg, stream(0, 7))
+    for shift in [(3, -2), (-4, 1), (0, 0)]:
+        moved = scenes["vertices"] + torch.tensor(shift, dtype=torch.float32)
+        maps = render_map(moved, cfg)
+        found = _best_shift(_edges(scenes["aerial"]), _edges(maps[:, :1]), r=6)
+        assert found.tolist() == [list(shift)] * 6
+
+
+def test_sample_targets_match_the_crops():
+    data = make_split(0, "test", 8, crop_size=32)
+    x, true = data["inputs"], data["true"]
+    found = _best_shift(_edges(x[:, :3]), _edges(x[:, 3:4]), r=5).float()
+    close = ((found - true).abs() <= 1.0).all(1).float().mean()
+    # Crops are small (a 22 px valid window, shadows, cut neighbours), so the plain
+    # estimator misses some; the targets of other crops must fit far worse.
+    other = true.roll(1, 0)
+    chance = ((found - other).abs() <= 1.0).all(1).float().mean()
+    assert close > 0.75 and chance < 0.2, (close, chance)
+    assert true.abs().max() <= 4.0
+    # The shifts are spread over the whole square, not a few values.
+    assert true.std(0).min() > 1.5 and torch.unique(true[:, 0]).numel() == true.shape[0]
+
+
+def test_smooth_field_moves_buildings_of_a_scene_differently():
+    kw = {**SMALL, "field_amplitude": 1.0, "crops_per_building": 1}
+    data = make_split(3, "train", 4, **kw)
+    assert data["true"].abs().max() <= 4.0
+    # Same crop shift stream, different field: the targets differ by at most the amplitude.
+    flat = make_split(3, "train", 4, **{**kw, "field_amplitude": 0.0})
+    diff = (data["true"] - flat["true"] * 3.0 / 4.0).abs()
+    assert 0 < diff.max() <= 1.0 + 1e-5
+
+
+def test_generator_is_seeded_with_independent_splits():
+    a, b = make_split(1, "train", 3, **SMALL), make_split(1, "train", 3, **SMALL)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    other = make_split(2, "train", 3, **SMALL)
+    test = make_split(1, "test", 3, **SMALL)
+    assert not torch.equal(a["inputs"], other["inputs"])
+    assert not torch.equal(a["inputs"], test["inputs"])
+    per = samples_per_scene(**SMALL)
+    assert per == 12 and a["inputs"].shape == (36, 5, 24, 24)
+    assert a["inputs"].dtype == torch.float32 and a["true"].dtype == torch.float32
+    assert a["building"].dtype == torch.int64
+    assert torch.equal(a["building"], torch.arange(12).repeat_interleave(3))
+    assert 0 <= a["inputs"].min() and a["inputs"].max() <= 1
+
+
+def test_make_samples_and_dataset_layout():
+    s = make_samples(50, seed=5, **SMALL)
+    assert s["inputs"].shape == (50, 5, 24, 24) and s["true"].shape == (50, 2)
+    d = make_dataset(0, 2, 1, **SMALL)
+    assert set(d) == {"train", "test", "meta"}
+    assert d["train"]["inputs"].shape[0] == 24 and d["test"]["true"].shape == (12, 2)
+    assert d["meta"]["channels"][3:] == ["map_fill", "map_edge"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"grdi": 3}, "unknown generator setting"),
+        ({"crop_size": 30}, "crop_size"),
+        ({"field_amplitude": 5.0}, "field_amplitude"),
+        ({"min_half_size": 9.0}, "min_half_size"),
+    ],
+)
+def test_bad_generator_settings(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        generator_settings(**kwargs)
+
+
+def test_noise_modes():
+    true = torch.rand(3000, 2) * 8 - 4
+    building = torch.arange(1000).repeat_interleave(3)
+    assert torch.equal(noisy_labels(true, building, 0.0, "iid", 0), true)
+    iid = noisy_labels(true, building, 2.0, "iid", 0) - true
+    per_b = noisy_labels(true, building, 2.0, "building", 0) - true
+    assert iid.std().item() == pytest.approx(2.0, rel=0.06)
+    assert per_b.std().item() == pytest.approx(2.0, rel=0.1)
+    grouped = per_b.reshape(1000, 3, 2)
+    assert torch.allclose(grouped[:, 0], grouped[:, 2], atol=1e-5)  # shared by a building
+    assert not torch.equal(iid.reshape(1000, 3, 2)[:, 0], iid.reshape(1000, 3, 2)[:, 1])
+    # One draw per (seed, mode), rescaled across the sigma sweep.
+    half = noisy_labels(true, building, 1.0, "iid", 0) - true
+    assert torch.allclose(half * 2, iid, atol=1e-5)
+    assert not torch.allclose(noisy_labels(true, building, 1.0, "iid", 1) - true, half)
+    with pytest.raises(ValueError, match="noise"):
+        noisy_labels(true, building, 1.0, "gaussian", 0)
+    with pytest.raises(ValueError, match="sigma"):
+        noisy_labels(true, building, -1.0, "iid", 0)
+
+
+def test_model_interface_and_per_sample_gradients(tmp_path):
+    model = build_model(init_seed=0, in_channels=5, size=32, width=16, hidden=32)
+    n_params = sum(p.numel() for p in model.parameters())
+    assert 10_000 < n_params < 60_000
+    same = build_model(init_seed=0, in_channels=5, size=32, width=16, hidden=32)
+    x = torch.rand(4, 5, 32, 32)
+    assert torch.equal(model(x), same(x)) and model(x).shape == (4, 2)
+    labels = torch.randn(7, 2)
+    save_model(tmp_path / "m.pt", model, labels, {"sigma": 1.0})
+    loaded = load_model(tmp_path / "m.pt", "cpu")
+    assert not loaded.training and torch.allclose(loaded(x), model(x))
+    ckpt = load_checkpoint(tmp_path / "m.pt")
+    assert torch.equal(ckpt["train_labels"], labels) and ckpt["arch"]["width"] == 16
+    params = {k: v.detach() for k, v in loaded.named_parameters()}
+
+    def out0(p, xi):
+        return torch.func.functional_call(loaded, p, (xi[None],))[0, 0]
+
+    grads = torch.func.vmap(torch.func.grad(out0), in_dims=(None, 0))(params, x)
+    assert grads["head.3.weight"].shape == (4, 2, 32)
+    with pytest.raises(ValueError, match="unknown model argument"):
+        build_model(widht=3)
+    torch.save({"x": 1}, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="not a model file"):
+        load_model(tmp_path / "bad.pt")
+
+
+def test_training_fits_the_labels(one_thread):
+    data = make_split(0, "train", 8, **SMALL)
+    gen = torch.Generator().manual_seed(0)
+    arch = {"in_channels": 5, "size": 24, "width": 8, "hidden": 16}
+    model, history = train_regressor(
+        data["inputs"],
+        data["true"],
+        arch,
+        epochs=30,
+        batch_size=16,
+        lr=3e-3,
+        weight_decay=0.0,
+        init_seed=0,
+        generator=gen,
+        device=torch.device("cpu"),
+    )
+    assert history[-1]["loss"] < 0.5 * history[0]["loss"]  # about 5.3 -> 1.2
+    assert history[-1]["lr"] == pytest.approx(0.0, abs=1e-12)
+    pred = predict(model, data["inputs"])
+    assert rmse(pred, data["true"]) < rmse(torch.zeros_like(pred), data["true"])
+    with pytest.raises(ValueError, match="labels"):
+        train_regressor(
+            data["inputs"],
+            data["true"][:5],
+            arch,
+            epochs=1,
+            batch_size=4,
+            lr=1e-3,
+            weight_decay=0.0,
+            init_seed=0,
+            generator=gen,
+            device=torch.device("cpu"),
+        )
+
+
+def test_errors_accuracy_and_ratio():
+    true = torch.zeros(4, 2)
+    pred = torch.tensor([[0.3, 0.4], [3.0, 4.0], [1.0, 0.0], [0.0, 0.0]])
+    assert rmse(pred, true) == pytest.approx(math.sqrt((0.25 + 25 + 1) / 4))
+    assert accuracy_curve(pred, true, [0.5, 1.0, 5.0, 0.1]) == [0.5, 0.75, 1.0, 0.25]
+    labels = torch.tensor([[2.0, 0.0]] * 4)
+    base = {"stage": "registration", "method": "cnn", "seed": 0, "noise": "iid", "sigma": 2.0}
+    rows = pd.DataFrame(
+        model_rows(
+            pred={"train": pred, "test": pred * 0.5},
+            true={"train": true, "test": true},
+            labels=labels,
+            taus=[1.0, 3.0],
+            base=base,
+        )
+    )
+    val = rows.set_index(["metric", "split", "tau"])["value"]
+    assert val[("rmse_label", "train", math.nan)] == pytest.approx(2.0)
+    assert val[("ratio", "train", math.nan)] == pytest.approx(rmse(pred, true) / 2.0)
+    assert val[("ratio", "test", math.nan)] == pytest.approx(rmse(pred, true) / 4.0)
+    assert val[("acc_label", "train", 3.0)] == 1.0 and val[("acc_label", "train", 1.0)] == 0.0
+    clean = model_rows(
+        pred={"train": pred, "test": pred},
+        true={"train": true, "test": true},
+        labels=true,
+        taus=[1.0],
+        base={**base, "sigma": 0.0},
+    )
+    assert not any(r["metric"] == "ratio" for r in clean)
+
+
+def _ratio_table(values: dict) -> pd.DataFrame:
+    rows = []
+    for (noise, sigma), per_seed in values.items():
+        for seed, v in enumerate(per_seed):
+            rows.append(
+                {
+                    "stage": "registration",
+                    "method": "cnn",
+                    "seed": seed,
+                    "metric": "ratio",
+                    "value": v,
+                    "noise": noise,
+                    "sigma": sigma,
+                    "split": "test",
+                }
+            )
+            rows.append({**rows[-1], "split": "train", "value": 9.0})
+    return pd.DataFrame(rows)
+
+
+def test_r1_claims_verdicts():
+    table = _ratio_table(
+        {
+            ("iid", 2.0): [0.2, 0.22, 0.21],
+            ("building", 2.0): [0.9, 0.95, 1.0],
+            ("iid", 0.5): [0.3, 0.7, 0.5],
+        }
+    )
+    claims = {
+        (c["noise"], c["sigma"]): c for c in r1_claims(table, max_ratio=0.5, scale={"seeds": 3})
+    }
+    assert claims[("iid", 2.0)]["verdict"] == "reproduced"
+    assert claims[("building", 2.0)]["verdict"] == "not reproduced"
+    assert claims[("iid", 0.5)]["verdict"] == "inconclusive"
+    assert claims[("iid", 2.0)]["mean"] == pytest.approx(0.21)  # held-out split only
+    assert all(c["claim_id"] == "R1" and c["direction"] == "<" for c in claims.values())
+    with pytest.raises(ValueError, match="no held-out ratio"):
+        r1_claims(table[table.split == "train"], max_ratio=0.5, scale={})
+
+
+@pytest.mark.slow
+def test_registration_stage_smoke(tmp_path):
+    run_snakemake(
+        tmp_path, "--cores", "2", "--configfile", SMOKE, "--config", "stages=[registration]"
+    )
+    res = tmp_path / "results"
+    claims = pd.read_csv(res / "registration" / "claims.csv")
+    metrics = pd.read_csv(res / "registration" / "metrics.csv")
+    assert set(claims["claim_id"]) == {"R1"} and (claims["sigma"] > 0).all()
+    assert (
+        len(claims) == metrics.loc[metrics.sigma > 0, ["noise", "sigma"]].drop_duplicates().shape[0]
+    )
+    assert claims["scale"].str.contains("epochs").all()
+    for m in ("rmse_pred", "rmse_label", "ratio", "acc_pred", "acc_label"):
+        assert m in set(metrics["metric"]), m
+    assert set(metrics.loc[metrics.metric == "ratio", "split"]) == {"train", "test"}
+    assert metrics["value"].notna().all()
+    for name in ("accuracy", "curves", "samples"):
+        assert (res / "figures" / f"registration_{name}.png").stat().st_size > 5000
+    model = next((res / "registration" / "models").rglob("seed*.pt"))
+    data = torch.load(next((res / "registration" / "data").glob("seed?.pt")), weights_only=True)
+    net = load_model(model, "cpu")
+    ckpt = load_checkpoint(model)
+    assert ckpt["train_labels"].shape == data["train"]["true"].shape
+    assert net(data["test"]["inputs"][:3]).shape == (3, 2)

@@ -1,0 +1,376 @@
+"""Stage similarity: kernel properties (symmetry, k(x, x) = 1, invariance to scaling the
+output), per-sample gradients against a backward loop, the O(n p) density against brute
+force, the multi-output normalisation against a direct computation, the denoising
+factor, the toy, the similarity term and the claims."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.linalg
+import torch
+from torch import nn
+
+from repgeom.similarity.claims import similarity_claims
+from repgeom.similarity.denoising import bin_by_density, denoising_from_gram, log_slope
+from repgeom.similarity.enforce import (
+    PairSampler,
+    SmallCNN,
+    contrast,
+    gradient_cosine,
+    run_enforce,
+    steps_to_accuracy,
+)
+from repgeom.similarity.kernel import (
+    density_brute_force,
+    density_from_features,
+    gram_rows,
+    hard_count,
+    normalize_features,
+    normalized_kernel,
+    per_sample_grads,
+    row_statistics,
+    self_inv_sqrt,
+    similarity_from_gram,
+    similarity_matrix,
+    streaming_density,
+    top_k_similar,
+)
+from repgeom.similarity.toy import build_toy_mlp, log_frequency_slope, make_toy, run_toy
+
+
+def tiny_net(d_out: int = 1, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Linear(3, 7), nn.Tanh(), nn.Linear(7, 5), nn.Tanh(), nn.Linear(5, d_out)
+    )
+
+
+class Scaled(nn.Module):
+    def __init__(self, net, scale):
+        super().__init__()
+        self.net, self.scale = net, scale
+
+    def forward(self, x):
+        return self.net(x) * self.scale
+
+
+def loop_grads(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Reference: one backward per sample and output, [n, d, p]."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    rows = []
+    for xi in x:
+        out = model(xi.unsqueeze(0)).reshape(-1)
+        per_out = []
+        for r in range(out.shape[0]):
+            g = torch.autograd.grad(out[r], params, retain_graph=True)
+            per_out.append(torch.cat([t.reshape(-1) for t in g]))
+        rows.append(torch.stack(per_out))
+    return torch.stack(rows)
+
+
+@pytest.fixture
+def x():
+    return torch.randn(12, 3, generator=torch.Generator().manual_seed(1))
+
+
+@pytest.mark.parametrize("d", [1, 3])
+def test_per_sample_grads_match_a_backward_loop(x, d):
+    model = tiny_net(d)
+    grads = per_sample_grads(model, x, chunk_size=5)  # chunks of 5, 5, 2
+    p = sum(t.numel() for t in model.parameters())
+    assert grads.shape == (12, d, p)
+    torch.testing.assert_close(grads, loop_grads(model, x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("d", [1, 3])
+def test_kernel_is_symmetric_with_unit_diagonal_and_bounded(x, d):
+    feats = normalize_features(per_sample_grads(tiny_net(d), x))
+    k = similarity_matrix(feats)
+    torch.testing.assert_close(k, k.T, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(k.diagonal(), torch.ones(12), rtol=1e-5, atol=1e-5)
+    assert (k.abs() <= 1 + 1e-5).all()
+    off = k[~torch.eye(12, dtype=torch.bool)]
+    assert off.max() < 1 - 1e-4 and off.std() > 1e-3  # distinct samples are not identical
+
+
+@pytest.mark.parametrize("d", [1, 3])
+def test_kernel_is_invariant_to_scaling_the_output(x, d):
+    net = tiny_net(d)
+    k = similarity_matrix(normalize_features(per_sample_grads(net, x)))
+    k_scaled = similarity_matrix(normalize_features(per_sample_grads(Scaled(net, 37.0), x)))
+    torch.testing.assert_close(k_scaled, k, rtol=1e-4, atol=1e-5)
+    # The unnormalised kernel does change (by 37^2): the normalisation is what removes it.
+    g, g_scaled = per_sample_grads(net, x), per_sample_grads(Scaled(net, 37.0), x)
+    torch.testing.assert_close(g_scaled, 37.0 * g, rtol=1e-4, atol=1e-5)
+
+
+def test_scalar_kernel_is_the_cosine_of_gradients(x):
+    g = loop_grads(tiny_net(1), x)[:, 0]
+    cos = torch.nn.functional.cosine_similarity(g[:, None], g[None], dim=2)
+    feats = normalize_features(per_sample_grads(tiny_net(1), x))
+    torch.testing.assert_close(similarity_matrix(feats), cos, rtol=1e-5, atol=1e-5)
+
+
+def test_multi_output_normalisation_matches_a_direct_computation(x):
+    """K^C = K(x,x)^{-1/2} K(x,x') K(x',x')^{-1/2} with scipy's matrix square root, in
+    float64 from loop gradients, against the feature route and tr(K^C)/d."""
+    d = 3
+    g = loop_grads(tiny_net(d), x).double().numpy()  # [n, d, p]; G(x) = g[i].T (p x d)
+    # Features from the same float64 gradients, so any gap is the normalisation's.
+    sim = similarity_matrix(normalize_features(torch.from_numpy(g))).numpy()
+    for i, j in [(0, 1), (2, 7), (5, 5), (11, 3)]:
+        k_ij = g[i] @ g[j].T
+        c_i = np.linalg.inv(scipy.linalg.sqrtm(g[i] @ g[i].T))
+        c_j = np.linalg.inv(scipy.linalg.sqrtm(g[j] @ g[j].T))
+        kc = np.real(c_i @ k_ij @ c_j)
+        np.testing.assert_allclose(sim[i, j], np.trace(kc) / d, rtol=1e-8, atol=1e-10)
+        direct = normalized_kernel(torch.from_numpy(g[i : i + 1]), torch.from_numpy(g[j : j + 1]))[
+            0
+        ].numpy()
+        np.testing.assert_allclose(direct, kc, rtol=1e-7, atol=1e-9)
+    # The same similarities from unnormalised Gram blocks.
+    gt = torch.from_numpy(g)
+    inv = self_inv_sqrt(gt)
+    np.testing.assert_allclose(
+        similarity_from_gram(gram_rows(gt, gt), inv, inv).numpy(), sim, rtol=1e-8, atol=1e-10
+    )
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_linear_density_equals_brute_force_row_sums(x, d):
+    model = tiny_net(d)
+    feats = normalize_features(per_sample_grads(model, x))
+    fast = density_from_features(feats)
+    brute = similarity_matrix(feats).sum(dim=1)
+    torch.testing.assert_close(fast, brute, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(density_brute_force(feats, chunk_size=5), brute)
+    torch.testing.assert_close(
+        streaming_density(model, x, chunk_size=5), fast, rtol=1e-5, atol=1e-5
+    )
+    sums, counts = row_statistics(feats, [0.0, 0.5], chunk_size=4)
+    torch.testing.assert_close(sums, brute, rtol=1e-5, atol=1e-5)
+    for t in (0.0, 0.5):
+        expected = (similarity_matrix(feats) > t).sum(dim=1)
+        assert torch.equal(counts[t], expected) and torch.equal(hard_count(feats, t), expected)
+    assert (counts[0.5] >= 1).all()  # each sample is its own neighbour (k = 1)
+
+
+def test_top_k_finds_the_sample_itself_first(x):
+    feats = normalize_features(per_sample_grads(tiny_net(2), x))
+    sims, idx = top_k_similar(feats[:4], feats, 3)
+    assert torch.equal(idx[:, 0], torch.arange(4))
+    assert (sims[:, :-1] >= sims[:, 1:]).all()
+    with pytest.raises(ValueError, match="k must be"):
+        top_k_similar(feats, feats, 13)
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="chunk_size"):
+        per_sample_grads(tiny_net(), torch.zeros(3, 3), chunk_size=0)
+    with pytest.raises(ValueError, match=r"\[n, d, p\]"):
+        normalize_features(torch.zeros(4, 5))
+
+
+def test_denoising_factor_is_one_over_sqrt_n_for_identical_samples():
+    n, d, p = 16, 2, 9
+    g = torch.randn(1, d, p, dtype=torch.float64).expand(n, d, p).contiguous()
+    pred = torch.randn(n, d, dtype=torch.float64)
+    out = denoising_from_gram(gram_rows(g, g), pred)
+    torch.testing.assert_close(out["trace_s"], torch.full((n,), d / n, dtype=torch.float64))
+    torch.testing.assert_close(
+        out["predicted_ratio"], torch.full((n,), n**-0.5, dtype=torch.float64)
+    )
+    # The kernel average of the predictions is their plain mean here.
+    torch.testing.assert_close(out["neighbour_average"], pred.mean(0).expand(n, d))
+
+
+def test_denoising_factor_is_one_for_orthogonal_samples():
+    """No similar sample: nothing to average, the error is the noise (ratio 1)."""
+    n, d = 5, 2
+    g = torch.eye(n * d, dtype=torch.float64).reshape(n, d, n * d)
+    out = denoising_from_gram(gram_rows(g, g))
+    torch.testing.assert_close(out["predicted_ratio"], torch.ones(n, dtype=torch.float64))
+
+
+def test_density_bins_and_log_slope():
+    rng = np.random.default_rng(0)
+    dens = np.exp(rng.uniform(np.log(10), np.log(100), 400))
+    df = pd.DataFrame(
+        {
+            "density": dens,
+            "error": 2 / np.sqrt(dens),
+            "measured_ratio": 1 / np.sqrt(dens),
+            "predicted_ratio": 1 / np.sqrt(dens),
+        }
+    )
+    bins = bin_by_density(df, 10)
+    assert list(bins["n"]) == [40] * 10 and bins["density"].is_monotonic_increasing
+    assert log_slope(bins["density"], bins["error_rms"]) == pytest.approx(-0.5, abs=0.05)
+    with pytest.raises(ValueError, match="n_bins"):
+        bin_by_density(df, 1)
+
+
+def test_toy_data_and_density_fall_with_frequency():
+    a1, x1, y1 = make_toy(64, 1.0, torch.Generator().manual_seed(0))
+    a2, x2, _ = make_toy(64, 1.0, torch.Generator().manual_seed(0))
+    assert torch.equal(a1, a2) and torch.equal(x1, x2)
+    assert torch.allclose(x1.norm(dim=1), torch.ones(64)) and (a1[1:] >= a1[:-1]).all()
+    torch.testing.assert_close(y1, torch.sin(2 * math.pi * a1))
+    assert sum(p.numel() for p in build_toy_mlp().parameters()) == 192 + 5 * 4160 + 65
+    with pytest.raises(ValueError, match="distribution"):
+        make_toy(8, 1.0, torch.Generator(), "normal")
+    metrics, samples = run_toy(
+        frequencies=[1, 8],
+        n=128,
+        hidden=32,
+        depth=2,
+        epochs=60,
+        batch_size=32,
+        lr=3e-3,
+        thresholds=[0.5],
+        distribution="uniform",
+        seed=0,
+        device=torch.device("cpu"),
+    )
+    assert set(samples["frequency"]) == {1.0, 8.0} and len(samples) == 256
+    gap = metrics.loc[metrics.metric == "density_max_rel_gap", "value"]
+    assert (gap < 1e-4).all()
+    mean = metrics[metrics.metric == "density_mean"].set_index("frequency")["value"]
+    assert log_frequency_slope(mean.index, mean.values) < 0
+    assert log_frequency_slope([1, 2, 4], [8, 4, 2]) == pytest.approx(math.log(0.5))
+
+
+def test_contrast_and_pair_sampler():
+    logits = torch.randn(4, 10)
+    labels = torch.tensor([0, 3, 9, 3])
+    logp = torch.log_softmax(logits, 1)
+    expected = torch.stack(
+        [logp[i, c] - (logp[i].sum() - logp[i, c]) / 9 for i, c in enumerate(labels)]
+    )
+    torch.testing.assert_close(contrast(logits, labels), expected)
+    y = torch.arange(10).repeat(5)
+    sampler = PairSampler(y, 10, torch.Generator().manual_seed(0))
+    for _ in range(20):
+        a, b = sampler.draw(3)
+        assert len(set(y[a].tolist()) | set(y[b].tolist())) == 1
+    with pytest.raises(ValueError, match="no training images"):
+        PairSampler(torch.zeros(5, dtype=torch.long), 2, torch.Generator())
+
+
+def test_gradient_cosine_is_one_for_the_same_batch_and_differentiable():
+    torch.manual_seed(0)
+    model = SmallCNN()
+    xa, ya = torch.randn(2, 1, 28, 28), torch.tensor([1, 1])
+    xb = torch.randn(2, 1, 28, 28)
+    same = gradient_cosine(model, xa, ya, xa, ya, create_graph=False)
+    assert float(same) == pytest.approx(1.0, abs=1e-4)
+    cos = gradient_cosine(model, xa, ya, xb, ya)
+    assert -1 <= float(cos.detach()) < 1 and cos.requires_grad
+
+
+def test_steps_to_accuracy_interpolates_and_reports_never():
+    assert steps_to_accuracy([0, 10, 20], [0.1, 0.4, 0.6], 0.5) == pytest.approx(15.0)
+    assert steps_to_accuracy([0, 10], [0.6, 0.9], 0.5) == 0.0
+    assert math.isnan(steps_to_accuracy([0, 10], [0.1, 0.2], 0.5))
+
+
+def test_enforce_variants_share_init_and_rejects_unknown():
+    g = torch.Generator().manual_seed(0)
+    mnist = {
+        "train_images": torch.randint(0, 255, (60, 1, 28, 28), dtype=torch.uint8, generator=g),
+        "train_labels": torch.arange(10).repeat(6),
+        "test_images": torch.randint(0, 255, (30, 1, 28, 28), dtype=torch.uint8, generator=g),
+        "test_labels": torch.arange(10).repeat(3),
+        "classes": [str(i) for i in range(10)],
+    }
+    kw = dict(
+        steps=4,
+        batch_size=1,
+        lr=1e-3,
+        eval_every=2,
+        val_size=20,
+        target_accuracy=0.99,
+        seed=0,
+        device=torch.device("cpu"),
+    )
+    curves, metrics = run_enforce(mnist, variants=["baseline", "minus_cos"], **kw)
+    assert set(curves["variant"]) == {"baseline", "minus_cos"}
+    first = curves[curves.step == 0].set_index("variant")["val_accuracy"]
+    assert first["baseline"] == first["minus_cos"]  # same initial weights
+    assert list(curves[curves.variant == "baseline"]["step"]) == [0, 2, 4]
+    steps = metrics[metrics.metric == "steps_to_target"]["value"]
+    assert (steps == 4).all()  # never reached: censored at the last step
+    assert (metrics[metrics.metric == "reached_target"]["value"] == 0).all()
+    with pytest.raises(ValueError, match="unknown"):
+        run_enforce(mnist, variants=["baseline", "nope"], **kw)
+
+
+def _metrics_for_claims() -> pd.DataFrame:
+    rows = []
+    for seed in range(4):
+        for f, v in [(1, 100.0), (2, 80.0), (4, 50.0), (8, 30.0 + seed)]:
+            rows.append(
+                dict(
+                    stage="similarity",
+                    method="toy_mlp",
+                    seed=seed,
+                    metric="density_mean",
+                    value=v,
+                    frequency=f,
+                )
+            )
+        for metric, v in [
+            ("spearman_density_error", -0.3 - 0.01 * seed),
+            ("spearman_predicted_measured", 0.2 + 0.01 * seed),
+        ]:
+            rows.append(
+                dict(
+                    stage="similarity",
+                    method="registration_cnn",
+                    seed=seed,
+                    metric=metric,
+                    value=v,
+                    noise="iid",
+                    sigma=2.0,
+                )
+            )
+        for variant, v in [
+            ("baseline", 50.0),
+            ("plus_cos", 60.0 + seed),
+            ("minus_cos", 40.0 - seed),
+        ]:
+            rows.append(
+                dict(
+                    stage="similarity",
+                    method="small_cnn",
+                    seed=seed,
+                    metric="steps_to_target",
+                    value=v,
+                    variant=variant,
+                )
+            )
+    return pd.DataFrame(rows)
+
+
+def test_claims_from_a_metrics_table():
+    claims = similarity_claims(
+        _metrics_for_claims(),
+        s1_max_slope=0.0,
+        s2_max_spearman=0.0,
+        s3_min_spearman=0.0,
+        s4_min_speedup=0.0,
+        target_accuracy=0.5,
+        scale={"toy_n": 8, "enforce_steps": 3},
+    )
+    by = {(c["claim_id"], c.get("variant")): c for c in claims}
+    assert by[("S1", None)]["verdict"] == "reproduced" and by[("S1", None)]["n_seeds"] == 4
+    assert by[("S2", None)]["verdict"] == "reproduced" and by[("S2", None)]["sigma"] == 2.0
+    assert by[("S3", None)]["verdict"] == "reproduced"
+    assert by[("S4", "minus_cos")]["verdict"] == "reproduced"
+    assert by[("S4", "minus_cos")]["mean"] == pytest.approx(11.5)
+    assert by[("S4", "plus_cos")]["verdict"] == "not reproduced"
+    assert by[("S1", None)]["scale"] == "toy_n=8"

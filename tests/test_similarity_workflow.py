@@ -1,0 +1,53 @@
+"""Stage similarity in the smoke run: claims S1-S4, the tidy tables and the figures, and
+a clear error for a registration model the configuration does not train."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from conftest import REPO, run_snakemake
+
+SMOKE = str(REPO / "workflow" / "configs" / "smoke.yaml")
+FIGURES = ("toy_density", "density_hist", "retrieval", "denoising", "training")
+
+
+@pytest.mark.slow
+def test_similarity_stage_smoke_run(tmp_path, mirror):
+    args = ("--cores", "2", "--configfile", SMOKE, "--config", "stages=[similarity]")
+    run_snakemake(tmp_path, *args, mirror=mirror)
+    claims = pd.read_csv(tmp_path / "results/similarity/claims.csv")
+    assert sorted(claims["claim_id"]) == ["S1", "S2", "S3", "S4", "S4"]
+    assert set(claims.loc[claims.claim_id == "S4", "variant"]) == {"plus_cos", "minus_cos"}
+    assert claims["mean"].notna().all() and (claims["n_seeds"] == 1).all()
+    assert (claims["verdict"] == "inconclusive").all()  # one seed: no interval
+    metrics = pd.read_csv(tmp_path / "results/similarity/metrics.csv")
+    gaps = metrics.loc[metrics.metric == "density_max_rel_gap", "value"]
+    assert len(gaps) == 3 and (gaps < 1e-4).all()  # toy f = 1, 8 and the registration model
+    steps = metrics[metrics.metric == "steps_to_target"]
+    assert set(steps["variant"]) == {"baseline", "plus_cos", "minus_cos"}
+    assert steps["value"].between(0, 30).all()
+    curves = pd.read_csv(tmp_path / "results/similarity/enforce/seed0_curves.csv")
+    assert sorted(curves["step"].unique()) == [0, 10, 20, 30]
+    assert curves["val_accuracy"].between(0, 1).all()
+    samples = pd.read_csv(tmp_path / "results/similarity/registration/iid/sigma2/seed0_samples.csv")
+    assert len(samples) == 144 and (samples["predicted_ratio"] > 0).all()
+    assert (samples["hard_0.5"] >= 1).all()  # every sample is its own neighbour
+    for name in FIGURES:
+        assert (tmp_path / f"results/figures/similarity_{name}.png").stat().st_size > 10_000
+    again = run_snakemake(tmp_path, "-n", *args, mirror=mirror)
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_similarity_rejects_a_sigma_registration_does_not_train(tmp_path):
+    proc = run_snakemake(
+        tmp_path,
+        "-n",
+        "--configfile",
+        SMOKE,
+        "--config",
+        "stages=[similarity]",
+        "similarity={'registration': {'sigmas': [3]}}",
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "similarity.registration.sigmas" in proc.stdout + proc.stderr

@@ -1,0 +1,47 @@
+"""Rule eigenmaps_eval: a frozen pretrained model -> linear probe and kNN accuracy on its
+backbone features, mAP@N of its truncated and randomly subsampled codes, and the
+eigenvalue estimate of every output (tidy table)."""
+
+import torch
+
+from repgeom.data import load_dataset
+from repgeom.eigenmaps.augment import AugmentConfig
+from repgeom.eigenmaps.evaluate import evaluate_model
+from repgeom.eigenmaps.models import load_model
+from repgeom.metrics import write_metrics
+from repgeom.smk import rule_run
+
+with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
+    p, w, inp, out = (
+        snakemake.params,  # noqa: F821
+        snakemake.wildcards,  # noqa: F821
+        snakemake.input,  # noqa: F821
+        snakemake.output,  # noqa: F821
+    )
+    data = load_dataset(inp.data, run.device)
+    if p.max_train:
+        data["train_images"] = data["train_images"][: p.max_train]
+        data["train_labels"] = data["train_labels"][: p.max_train]
+    model, meta = load_model(inp.model, run.device)
+    # Evaluation draws (random subsets, augmented batches) get their own stream, so they
+    # do not depend on how much randomness pretraining consumed.
+    gen = torch.Generator().manual_seed(10_000 + run.seed)
+    rows = evaluate_model(
+        model,
+        data,
+        w.method,
+        run.seed,
+        augment_cfg=AugmentConfig.from_dict(p.augment),
+        gen=gen,
+        fraction=p.fraction,
+        n_random=p.n_random,
+        top_n=p.top_n,
+        knn_k=p.knn_k,
+        probe_weight_decay=p.probe_weight_decay,
+        probe_max_iter=p.probe_max_iter,
+        spectrum_batches=p.spectrum_batches,
+        batch_size=p.batch_size,
+    )
+    table = write_metrics(rows, out.metrics)
+    summary = table[table.metric.isin(["probe_accuracy", "knn_accuracy"])]
+    run.log.info("%s", summary[["metric", "value"]].to_string(index=False))

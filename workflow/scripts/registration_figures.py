@@ -1,0 +1,8 @@
+"""Rule registration_figures: the stage's tidy table (+ a few samples) -> figures."""
+
+from repgeom.figures.registration import draw_all
+from repgeom.smk import rule_run
+
+with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
+    inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
+    draw_all(inp.metrics, inp.samples, dict(out.items()), figure_taus=p.figure_taus)

@@ -1,0 +1,48 @@
+"""Rule registration_train: a CNN on labels = truth + noise (mode, sigma) -> model file and
+its tidy metrics against the truth on the training samples and on held-out scenes."""
+
+import torch
+
+from repgeom.metrics import write_metrics
+from repgeom.registration.evaluate import model_rows
+from repgeom.registration.models import predict, save_model, train_regressor
+from repgeom.registration.scenes import noisy_labels
+from repgeom.smk import rule_run
+
+with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
+    p, w, out = snakemake.params, snakemake.wildcards, snakemake.output  # noqa: F821
+    sigma = float(w.sigma)
+    data = torch.load(snakemake.input.data, weights_only=True)  # noqa: F821
+    train, test = data["train"], data["test"]
+    labels = noisy_labels(train["true"], train["building"], sigma, w.noise, run.seed)
+    arch = {**dict(p.model), "in_channels": train["inputs"].shape[1]}
+    arch.update(size=train["inputs"].shape[-1], out_scale=p.out_scale)
+    model, history = train_regressor(
+        train["inputs"],
+        labels,
+        arch,
+        epochs=p.epochs,
+        batch_size=p.batch_size,
+        lr=p.lr,
+        weight_decay=p.weight_decay,
+        init_seed=run.seed,
+        generator=run.generator,
+        device=run.device,
+        logger=run.log,
+    )
+    save_model(out.model, model, labels, {"noise": w.noise, "sigma": sigma, "seed": run.seed})
+    pred = {s: predict(model, d["inputs"]).cpu() for s, d in (("train", train), ("test", test))}
+    base = {"stage": "registration", "method": "cnn", "seed": run.seed}
+    base.update(noise=w.noise, sigma=sigma)
+    rows = model_rows(
+        pred=pred,
+        true={"train": train["true"], "test": test["true"]},
+        labels=labels,
+        taus=p.taus,
+        base=base,
+    )
+    rows.append({**base, "metric": "final_loss", "value": history[-1]["loss"], "split": "train"})
+    table = write_metrics(rows, out.metrics)
+    summary = table[table.metric.isin(["rmse_pred", "rmse_label", "ratio"])]
+    run.log.info("metrics:\n%s", summary[["metric", "split", "value"]])
+    run.extra["n_parameters"] = sum(t.numel() for t in model.parameters())

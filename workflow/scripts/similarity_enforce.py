@@ -1,0 +1,28 @@
+"""Rule similarity_enforce: baseline and both signs of the similarity term on MNIST from
+the same initial weights and pairs -> validation curves and steps to the target."""
+
+from repgeom.data import load_dataset
+from repgeom.io import atomic_path
+from repgeom.metrics import write_metrics
+from repgeom.similarity.enforce import run_enforce
+from repgeom.smk import rule_run
+
+with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
+    p, out = snakemake.params, snakemake.output  # noqa: F821
+    mnist = load_dataset(snakemake.input.data, device="cpu")  # noqa: F821
+    curves, metrics = run_enforce(
+        mnist,
+        variants=p.variants,
+        steps=p.steps,
+        batch_size=p.batch_size,
+        lr=p.lr,
+        eval_every=p.eval_every,
+        val_size=p.val_size,
+        target_accuracy=p.target_accuracy,
+        seed=run.seed,
+        device=run.device,
+        logger=run.log,
+    )
+    write_metrics(metrics, out.metrics)
+    with atomic_path(out.curves) as tmp:
+        curves.to_csv(tmp, index=False)
