@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from repgeom.io import atomic_path
 
@@ -31,6 +30,8 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, f
     if x.size < 2:
         return mean, math.nan, math.nan
     sem = float(x.std(ddof=1)) / math.sqrt(x.size)
+    from scipy import stats  # here, not at import: most jobs only write tables (~1 s)
+
     half = float(stats.t.ppf(0.5 + confidence / 2, df=x.size - 1)) * sem
     return mean, mean - half, mean + half
 

@@ -11,11 +11,12 @@ import time
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from repgeom.io import write_json
+
+if TYPE_CHECKING:
+    import torch
 
 PACKAGES = ("torch", "torchvision", "numpy", "pandas", "snakemake", "repgeom")
 
@@ -55,18 +56,22 @@ def package_versions() -> dict:
     return versions
 
 
-def device_info(device: str | torch.device) -> dict:
-    device = torch.device(device)
+def device_info(device: str | torch.device | None) -> dict:
+    """Where a job ran; ``None``: a job without torch work (tables, figures) on the CPU."""
     info: dict[str, Any] = {
-        "type": device.type,
-        "name": None,
-        "torch_threads": torch.get_num_threads(),
+        "type": "cpu",
+        "name": platform.processor() or platform.machine() or None,
+        "torch_threads": None,
         "cpu_count": os.cpu_count(),
     }
+    if device is None:
+        return info
+    import torch
+
+    device = torch.device(device)
+    info.update(type=device.type, torch_threads=torch.get_num_threads())
     if device.type == "cuda" and torch.cuda.is_available():
         info["name"] = torch.cuda.get_device_name(device)
-    else:
-        info["name"] = platform.processor() or platform.machine() or None
     return info
 
 
@@ -74,7 +79,7 @@ def build_provenance(
     *,
     params: dict,
     seed: int | None,
-    device: str | torch.device,
+    device: str | torch.device | None,
     wall_time_s: float,
     extra: dict | None = None,
 ) -> dict:

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from repgeom.provenance import RunTimer, build_provenance, write_provenance
-from repgeom.runtime import configure_threads, seed_everything, select_device
+
+if TYPE_CHECKING:
+    import torch
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -23,7 +24,7 @@ class RuleRun:
     log: logging.Logger
     params: dict
     seed: int | None
-    device: torch.device
+    device: torch.device | None  # None: the rule does no torch work
     generator: torch.Generator | None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -44,16 +45,30 @@ def _seed_of(smk, params: dict) -> int | None:
     return params.get("seed")
 
 
+def _uses_torch(seed: int | None, params: dict) -> bool:
+    # Scripts import their modules before opening rule_run, so torch is loaded
+    # already when the work needs it; tables and figures skip its ~2 s import.
+    return "torch" in sys.modules or seed is not None or "device" in params
+
+
+def _torch_setup(smk, seed: int | None, params: dict):
+    from repgeom.runtime import configure_threads, seed_everything, select_device
+
+    configure_threads(smk.threads)
+    generator = (
+        seed_everything(seed, params.get("deterministic", True)) if seed is not None else None
+    )
+    return select_device(params.get("device", "cpu")), generator
+
+
 @contextlib.contextmanager
 def rule_run(smk) -> Iterator[RuleRun]:
     log = _log_to_file(smk.log[0] if smk.log else None)
     params = dict(smk.params.items())
-    configure_threads(smk.threads)
     seed = _seed_of(smk, params)
-    generator = (
-        seed_everything(seed, params.get("deterministic", True)) if seed is not None else None
+    device, generator = (
+        _torch_setup(smk, seed, params) if _uses_torch(seed, params) else (None, None)
     )
-    device = select_device(params.get("device", "cpu"))
     if "plot" in params:  # figure rules: the config's plot settings
         from repgeom.figures import configure
 
