@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pandas as pd
@@ -87,6 +88,8 @@ def test_markdown_table_has_one_row_per_claim_and_escapes_pipes(claims_files, tm
     assert "a \\| b" in full
     assert full.startswith("4 claim rows: 2 reproduced, 1 not reproduced, 1 inconclusive.")
     compact = scorecard_markdown(card, compact=True)
+    reread = scorecard_markdown(pd.read_csv(io.StringIO(card.to_csv(index=False))), compact=True)
+    assert reread == compact  # the empty case of L1 read back from CSV (NaN) stays empty
     assert "statement" not in compact.splitlines()[2]
     assert "**not reproduced**" in compact
 

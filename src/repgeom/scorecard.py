@@ -97,6 +97,7 @@ def scorecard_markdown(scorecard: pd.DataFrame, *, compact: bool = False) -> str
     """The scorecard as a Markdown table, with verdict counts above it; ``compact``
     leaves out the statement, metric and scale columns (kept in the CSV)."""
     counts = verdict_counts(scorecard)
+    scorecard = scorecard.fillna({"case": ""})  # read back from CSV, an empty case is NaN
     columns = ["stage", "claim", "case", "threshold", "mean [95% CI]", "seeds", "verdict"]
     if not compact:
         columns[3:3] = ["statement", "metric"]
