@@ -11,6 +11,7 @@ from conftest import REPO, run_snakemake
 
 from repgeom.claims import read_claims
 from repgeom.data import load_dataset
+from repgeom.scorecard import README_END, README_START
 
 SMOKE = str(REPO / "workflow" / "configs" / "smoke.yaml")
 PAPER = str(REPO / "workflow" / "configs" / "paper.yaml")
@@ -170,7 +171,7 @@ def test_figures_target_redraws_from_tables_without_training(smoke_run, mirror):
     model = next((smoke_run / "results" / "isometry").rglob("model.pt"))
     model_mtime = model.stat().st_mtime_ns
     redraw = run_snakemake(
-        smoke_run, "--cores", "2", "--configfile", SMOKE, "figures",
+        smoke_run, "figures", "--cores", "2", "--configfile", SMOKE,
         "--forcerun", *figure_rules(smoke_run), mirror=mirror,
     )  # fmt: skip
     ran = jobs_run(redraw)
@@ -188,3 +189,28 @@ def test_html_report_holds_scorecard_and_every_figure(smoke_run, mirror):
         assert name in html
     for figure in (smoke_run / "results" / "figures").glob("*.png"):
         assert figure.name in html
+
+
+@pytest.mark.slow
+def test_readme_rule_writes_results_section_and_keeps_the_rest(smoke_run, mirror):
+    readme = smoke_run / "README.md"
+    readme.write_text(f"intro\n{README_START}\nold\n{README_END}\nend\n")
+    run_snakemake(smoke_run, "readme", "--cores", "1", "--configfile", SMOKE, mirror=mirror)
+    text = readme.read_text()
+    assert text.startswith(f"intro\n{README_START}\n") and text.endswith(f"{README_END}\nend\n")
+    card = pd.read_csv(smoke_run / "results" / "scorecard.csv")
+    assert text.count("\n| ") == len(card) + 1 + len(STAGE_CLAIMS) + 3  # + times table
+    figures = sorted((smoke_run / "results" / "figures").glob("*.png"))
+    for figure in figures:
+        assert f"](docs/figures/{figure.name})" in text
+        assert (smoke_run / "docs" / "figures" / figure.name).read_bytes() == figure.read_bytes()
+    assert "](figures/" in (smoke_run / "docs" / "results.md").read_text()
+
+    readme.write_text("a README without the markers\n")
+    failed = run_snakemake(
+        smoke_run, "readme", "--cores", "1", "--configfile", SMOKE, "--forcerun", "readme",
+        mirror=mirror, check=False,
+    )  # fmt: skip
+    assert failed.returncode != 0
+    assert readme.read_text() == "a README without the markers\n"
+    assert "expected exactly one" in (smoke_run / "logs" / "report" / "readme.log").read_text()
