@@ -20,22 +20,8 @@ from repgeom.claims import CLAIM_COLUMNS, Verdict, read_claims
 
 PathLike = str | os.PathLike
 
-SCORECARD_COLUMNS = (
-    "stage",
-    "claim_id",
-    "case",
-    "paper",
-    "statement",
-    "metric",
-    "direction",
-    "threshold",
-    "mean",
-    "ci_low",
-    "ci_high",
-    "n_seeds",
-    "verdict",
-    "scale",
-)
+# The claims record, keyed by stage and case as well.
+SCORECARD_COLUMNS = ("stage", CLAIM_COLUMNS[0], "case", *CLAIM_COLUMNS[1:])
 
 # Snakemake's benchmark columns used in the timing table (seconds, MB).
 BENCHMARK_COLUMNS = ("s", "max_rss")
