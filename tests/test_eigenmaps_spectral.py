@@ -100,42 +100,31 @@ def test_toy_recovers_ordered_fourier_modes_on_a_tiny_budget(one_thread):
     np.testing.assert_allclose(res["eigenvalues"], res["exact_eigenvalues"], atol=0.05)
 
 
+TINY_CIRCLE = dict(
+    seed=1,
+    n_outputs=3,
+    jitter=0.5,
+    hidden=16,
+    steps=5,
+    batch_size=32,
+    lr=1e-3,
+    alpha=1.0,
+    t=10.0,
+    grid=64,
+    eval_pairs=256,
+    figure_points=16,
+    device=CPU,
+)
+
+
 def test_run_circle_tables_and_bad_input(one_thread):
-    metrics, functions = run_circle(
-        seed=1,
-        n_outputs=3,
-        jitter=0.5,
-        hidden=16,
-        steps=5,
-        batch_size=32,
-        lr=1e-3,
-        alpha=1.0,
-        t=10.0,
-        grid=64,
-        eval_pairs=256,
-        figure_points=16,
-        device=CPU,
-    )
+    metrics, functions = run_circle(**TINY_CIRCLE)
     df = pd.DataFrame(metrics)
     assert set(df.method) == {"neuralef", "neuralef_no_stop_grad"}
     assert (df.metric == "eigenvalue").sum() == 2 * 3
     assert len(functions) == 2 * 3 * 16
     with pytest.raises(ValueError, match="jitter"):
-        run_circle(
-            seed=1,
-            n_outputs=3,
-            jitter=0.0,
-            hidden=16,
-            steps=5,
-            batch_size=32,
-            lr=1e-3,
-            alpha=1.0,
-            t=10.0,
-            grid=64,
-            eval_pairs=256,
-            figure_points=16,
-            device=CPU,
-        )
+        run_circle(**{**TINY_CIRCLE, "jitter": 0.0})
 
 
 def test_graphs_are_seeded_and_labelled():
