@@ -58,7 +58,18 @@ def per_sample_grads(
     chunk_size = _check_chunk(chunk_size)
     if x.shape[0] == 0:
         raise ValueError("per_sample_grads: no samples")
-    return torch.cat(list(iter_per_sample_grads(model, x, output_fn, chunk_size)), dim=0)
+    out = None
+    for sl, parts in _jacobian_chunks(model, x, output_fn, chunk_size):
+        if out is None:
+            d, p = parts[0].shape[1], sum(part.shape[2] for part in parts)
+            out = torch.empty(x.shape[0], d, p, dtype=parts[0].dtype, device=parts[0].device)
+        # Written in place: concatenating chunks and then parameters would copy the
+        # (large) result twice.
+        offset = 0
+        for part in parts:
+            out[sl, :, offset : offset + part.shape[2]] = part
+            offset += part.shape[2]
+    return out
 
 
 def iter_per_sample_grads(
@@ -68,7 +79,14 @@ def iter_per_sample_grads(
     chunk_size: int = 128,
 ) -> Iterator[torch.Tensor]:
     """Per-sample gradients chunk by chunk ([chunk, d, p] each), for streaming sums."""
-    chunk_size = _check_chunk(chunk_size)
+    for _, parts in _jacobian_chunks(model, x, output_fn, _check_chunk(chunk_size)):
+        yield torch.cat(parts, dim=2)
+
+
+def _jacobian_chunks(
+    model: torch.nn.Module, x: torch.Tensor, output_fn: OutputFn | None, chunk_size: int
+) -> Iterator[tuple[slice, list[torch.Tensor]]]:
+    """(samples, per-parameter gradients [chunk, d, numel] in parameter order) per chunk."""
     output_fn = output_fn or _flatten_outputs
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     if not names:
@@ -85,7 +103,7 @@ def iter_per_sample_grads(
     for sl in _chunks(x.shape[0], chunk_size):
         grads = jac(params, x[sl])
         b = sl.stop - sl.start
-        yield torch.cat([grads[n].reshape(b, grads[n].shape[1], -1) for n in names], dim=2)
+        yield sl, [grads[n].reshape(b, grads[n].shape[1], -1) for n in names]
 
 
 def inv_sqrt_psd(k: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
@@ -151,8 +169,10 @@ def similarity_from_gram(
 def density_from_features(features: torch.Tensor) -> torch.Tensor:
     """N_S(x_i) = sum_j k(x_i, x_j) (j = i included) in O(n p): <F_i, sum_j F_j> / d."""
     d = features.shape[1]
+    n = features.shape[0]
     total = features.sum(dim=0)
-    return (features * total).sum(dim=(1, 2)) / d
+    # A matrix-vector product: no [n, d, p] temporary.
+    return features.reshape(n, -1) @ total.reshape(-1) / d
 
 
 def density_brute_force(features: torch.Tensor, chunk_size: int = 1024) -> torch.Tensor:
