@@ -12,7 +12,7 @@ from conftest import REPO, run_snakemake
 
 from repgeom.eigenmaps.augment import AugmentConfig, augment, gaussian_blur
 from repgeom.eigenmaps.evaluate import ssl_claims
-from repgeom.eigenmaps.models import build_model, load_model, save_model
+from repgeom.eigenmaps.models import build_model, load_model, save_model, to_training_layout
 from repgeom.eigenmaps.retrieval import (
     average_precision_at,
     code_lengths,
@@ -199,6 +199,14 @@ def test_models_give_codes_and_features(arch, c, s, tmp_path):
     save_model(tmp_path / "m.pt", model, meta)
     again, _ = load_model(tmp_path / "m.pt")
     assert torch.allclose(again(x), code, atol=1e-5)
+    # The training layout changes memory order only; files are stored contiguous.
+    to_training_layout(model)
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(model(x), code, atol=1e-5)
+    save_model(tmp_path / "cl.pt", model, meta)
+    stored = torch.load(tmp_path / "cl.pt", weights_only=True)["state_dict"]
+    assert all(t.is_contiguous() for t in stored.values())
     with pytest.raises(ValueError, match="unknown arch"):
         build_model("vit", c, proj_hidden=4, proj_dim=4)
 

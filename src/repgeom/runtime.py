@@ -26,6 +26,10 @@ def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         # warn_only: ops without a deterministic kernel warn instead of failing.
         torch.use_deterministic_algorithms(True, warn_only=True)
+        # Deterministic mode also fills every new tensor with NaN (a debugging aid for
+        # code that reads uninitialised memory); that costs ~5-10% of a CPU training step
+        # and changes no result of code that writes before it reads.
+        torch.utils.deterministic.fill_uninitialized_memory = False
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
     gen = torch.Generator()

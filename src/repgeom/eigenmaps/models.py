@@ -129,9 +129,17 @@ def build_model(
     return SSLModel(backbone, proj_hidden, proj_dim)
 
 
+def to_training_layout(model: nn.Module) -> nn.Module:
+    """Convolution weights in channels-last layout (in place; returns ``model``): the
+    activations follow, and a CPU training step of the default CNN is ~20% faster (mkldnn
+    convolutions work in that layout natively). Results match NCHW to float rounding."""
+    return model.to(memory_format=torch.channels_last)
+
+
 def save_model(path: str | os.PathLike, model: SSLModel, meta: dict) -> None:
-    """State dict on the CPU plus what ``load_model`` needs to rebuild the architecture."""
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    """State dict on the CPU plus what ``load_model`` needs to rebuild the architecture
+    (stored contiguous, whatever layout the model was trained in)."""
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_torch(path, {"state_dict": state, "meta": dict(meta)})
 
 

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from repgeom.eigenmaps.augment import AugmentConfig, augment
 from repgeom.eigenmaps.loss import neuralef_loss
+from repgeom.eigenmaps.models import to_training_layout
 from repgeom.training import fit
 
 METHODS = ("neuralef", "barlow", "simclr", "spectral")
@@ -123,13 +124,15 @@ def pretrain(
     warmup_epochs: int = 1,
     logger: logging.Logger | None = None,
 ) -> list[dict]:
-    """Pretrain ``model`` (on ``images``' device) on uint8 ``images`` [N, C, H, W].
+    """Pretrain ``model`` (on ``images``' device, in place, in the channels-last training
+    layout) on uint8 ``images`` [N, C, H, W].
     Returns one record per epoch (epoch, loss, time_s, lr, and for NeuralEF the mean
     eigenvalue estimates of the epoch as ``eigenvalues``)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; known: {METHODS}")
     if epochs < 1 or batch_size < 2:
         raise ValueError(f"epochs must be >= 1 and batch_size >= 2, got {epochs}, {batch_size}")
+    to_training_layout(model)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _cosine(epochs, warmup_epochs))
     spectrum = {"sum": None, "steps": 0}
