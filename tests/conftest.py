@@ -1,4 +1,5 @@
-"""Shared fixtures: the repository, the offline data mirror, a Snakemake runner."""
+"""Shared fixtures: the repository, the offline data mirror, a Snakemake runner, and the
+whole DAG on the smoke preset run once per test session (the stage tests read it)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+SMOKE = str(REPO / "workflow" / "configs" / "smoke.yaml")
 
 
 def find_mirror() -> Path | None:
@@ -38,3 +40,12 @@ def run_snakemake(workdir: Path, *args: str, mirror: Path | None = None, check=T
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+@pytest.fixture(scope="session")
+def smoke_dag(tmp_path_factory, mirror) -> Path:
+    """The whole DAG on the smoke preset, run once: its folder. Tests may add files and
+    redraw figures in it, but must leave its results as they are."""
+    workdir = tmp_path_factory.mktemp("smoke")
+    run_snakemake(workdir, "--cores", "2", "--configfile", SMOKE, mirror=mirror)
+    return workdir

@@ -6,9 +6,8 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import REPO, run_snakemake
+from conftest import SMOKE, run_snakemake
 
-SMOKE = str(REPO / "workflow" / "configs" / "smoke.yaml")
 ONLY = ("--config", "stages=[adversarial]")
 
 
@@ -42,9 +41,8 @@ def test_dry_run_smoke(tmp_path):
 
 
 @pytest.mark.slow
-def test_smoke_run(tmp_path, mirror):
-    run_snakemake(tmp_path, "--cores", "2", "--configfile", SMOKE, *ONLY, mirror=mirror)
-    res = tmp_path / "results"
+def test_smoke_run(smoke_dag):
+    res = smoke_dag / "results"
     metrics = pd.read_csv(res / "adversarial/metrics.csv")
     acc = metrics[metrics["metric"] == "accuracy"]
     assert acc["value"].between(0, 1).all()
@@ -58,7 +56,7 @@ def test_smoke_run(tmp_path, mirror):
     assert {"monotone", "reaches_zero", "pgd_vs_fgsm", "square_vs_whitebox"} <= set(
         checks["metric"]
     )
-    log = (tmp_path / "logs/adversarial/summary.log").read_text()
+    log = (smoke_dag / "logs/adversarial/summary.log").read_text()
     assert "gradient-masking checks" in log and "claims:" in log
     for dataset in claims["dataset"].unique():
         assert (res / f"figures/adversarial_robustness_{dataset}.png").stat().st_size > 10_000

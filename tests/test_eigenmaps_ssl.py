@@ -8,7 +8,6 @@ import math
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO, run_snakemake
 
 from repgeom.eigenmaps.augment import AugmentConfig, augment, gaussian_blur
 from repgeom.eigenmaps.evaluate import ssl_claims
@@ -29,7 +28,6 @@ from repgeom.eigenmaps.ssl import (
     ssl_loss,
 )
 
-SMOKE = str(REPO / "workflow/configs/smoke.yaml")
 IDENTITY = AugmentConfig(
     crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), flip_p=0.0, jitter_p=0.0, blur_p=0.0,
     grayscale_p=0.0,
@@ -311,17 +309,8 @@ def test_ssl_claims_verdicts():
 
 
 @pytest.mark.slow
-def test_eigenmaps_stage_smoke_run(tmp_path, mirror):
-    run_snakemake(
-        tmp_path,
-        "--cores",
-        "2",
-        "--configfile",
-        SMOKE,
-        "--config",
-        "stages=[eigenmaps]",
-        mirror=mirror,
-    )
+def test_eigenmaps_stage_smoke_run(smoke_dag):
+    tmp_path = smoke_dag
     claims = pd.read_csv(tmp_path / "results/eigenmaps/claims.csv")
     assert {"E1", "E2", "E3", "E4"} <= set(claims["claim_id"])
     e3 = claims[claims.claim_id == "E3"]

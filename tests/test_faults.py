@@ -18,9 +18,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO, run_snakemake
+from conftest import REPO, SMOKE, run_snakemake
 
-SMOKE = str(REPO / "workflow" / "configs" / "smoke.yaml")
 TRAIN = "results/isometry/mnist/beta{beta}/seed0/model.pt"
 TRAIN_LOG = "logs/isometry/train/mnist_beta{beta}_seed0.log"
 # Long enough (tens of seconds) that the kill lands inside the second job.

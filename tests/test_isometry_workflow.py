@@ -6,20 +6,16 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO, run_snakemake
+from conftest import run_snakemake
 
 from repgeom.claims import read_claims
 from repgeom.isometry.models import load_model
 from repgeom.metrics import read_metrics
 
-SMOKE = str(REPO / "workflow" / "configs" / "smoke.yaml")
-
 
 @pytest.mark.slow
-def test_isometry_stage_smoke(tmp_path, mirror):
-    args = ("--cores", "2", "--configfile", SMOKE, "--config", "stages=[isometry]")
-    run_snakemake(tmp_path, *args, mirror=mirror)
-    res = tmp_path / "results"
+def test_isometry_stage_smoke(smoke_dag):
+    res = smoke_dag / "results"
 
     for dataset in ("mnist", "fashion-mnist"):
         for beta in ("0", "0.1"):
@@ -44,9 +40,9 @@ def test_isometry_stage_smoke(tmp_path, mirror):
     assert claims["mean"].notna().all()
     for name in ("geometry", "distances", "hierarchy"):
         assert (res / "figures" / f"isometry_{name}.png").stat().st_size > 10_000
-    for log in (tmp_path / "logs" / "isometry").rglob("*.log"):
+    for log in (smoke_dag / "logs" / "isometry").rglob("*.log"):
         assert log.stat().st_size > 0
-    bench = pd.read_csv(tmp_path / "benchmarks" / "isometry" / "summary.tsv", sep="\t")
+    bench = pd.read_csv(smoke_dag / "benchmarks" / "isometry" / "summary.tsv", sep="\t")
     assert len(bench) == 1
 
 

@@ -8,7 +8,6 @@ import math
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO, run_snakemake
 
 from repgeom.lsh.evaluate import (
     hyperplane_collision,
@@ -21,7 +20,6 @@ from repgeom.lsh.evaluate import (
 from repgeom.lsh.generators import ImageManifolds, RandNetManifolds, make_dataset
 from repgeom.lsh.models import build_model, embed_all, train_classifier
 
-SMOKE = str(REPO / "workflow" / "configs" / "smoke.yaml")
 SMALL = dict(
     n_classes=6,
     samples_per_class=4,
@@ -223,8 +221,8 @@ def test_claims_statistics():
 
 
 @pytest.mark.slow
-def test_lsh_stage_smoke_run(tmp_path):
-    run_snakemake(tmp_path, "--cores", "2", "--configfile", SMOKE, "--config", "stages=[lsh]")
+def test_lsh_stage_smoke_run(smoke_dag):
+    tmp_path = smoke_dag
     claims = pd.read_csv(tmp_path / "results/lsh/claims.csv")
     assert sorted(claims["claim_id"]) == sorted(
         f"L{i}-{g}" for i in (1, 2, 3) for g in ("randnet", "image")
@@ -237,7 +235,3 @@ def test_lsh_stage_smoke_run(tmp_path):
     for name in ("collision", "invariance", "oneshot", "samples"):
         assert (tmp_path / f"results/figures/lsh_{name}.png").stat().st_size > 10_000
     assert (tmp_path / "results/lsh/eval/image/seed0.provenance.json").exists()
-    again = run_snakemake(
-        tmp_path, "-n", "--cores", "2", "--configfile", SMOKE, "--config", "stages=[lsh]"
-    )
-    assert "Nothing to be done" in again.stdout + again.stderr

@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import REPO, run_snakemake
 
 from repgeom.registration import (
     build_model,
@@ -32,7 +31,6 @@ from repgeom.registration.scenes import (
     stream,
 )
 
-SMOKE = str(REPO / "workflow" / "configs" / "smoke.yaml")
 SMALL = {"grid": 2, "crops_per_building": 3}
 
 
@@ -295,11 +293,8 @@ def test_r1_claims_verdicts():
 
 
 @pytest.mark.slow
-def test_registration_stage_smoke(tmp_path):
-    run_snakemake(
-        tmp_path, "--cores", "2", "--configfile", SMOKE, "--config", "stages=[registration]"
-    )
-    res = tmp_path / "results"
+def test_registration_stage_smoke(smoke_dag):
+    res = smoke_dag / "results"
     claims = pd.read_csv(res / "registration" / "claims.csv")
     metrics = pd.read_csv(res / "registration" / "metrics.csv")
     assert set(claims["claim_id"]) == {"R1"} and (claims["sigma"] > 0).all()

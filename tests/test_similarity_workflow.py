@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from conftest import REPO, run_snakemake
+from conftest import SMOKE, run_snakemake
 
-SMOKE = str(REPO / "workflow" / "configs" / "smoke.yaml")
 FIGURES = ("toy_density", "density_hist", "retrieval", "denoising", "training")
 
 
 @pytest.mark.slow
-def test_similarity_stage_smoke_run(tmp_path, mirror):
-    args = ("--cores", "2", "--configfile", SMOKE, "--config", "stages=[similarity]")
-    run_snakemake(tmp_path, *args, mirror=mirror)
+def test_similarity_stage_smoke_run(smoke_dag):
+    tmp_path = smoke_dag
     claims = pd.read_csv(tmp_path / "results/similarity/claims.csv")
     assert sorted(claims["claim_id"]) == ["S1", "S2", "S3", "S4", "S4"]
     assert set(claims.loc[claims.claim_id == "S4", "variant"]) == {"plus_cos", "minus_cos"}
@@ -34,8 +32,6 @@ def test_similarity_stage_smoke_run(tmp_path, mirror):
     assert (samples["hard_0.5"] >= 1).all()  # every sample is its own neighbour
     for name in FIGURES:
         assert (tmp_path / f"results/figures/similarity_{name}.png").stat().st_size > 10_000
-    again = run_snakemake(tmp_path, "-n", *args, mirror=mirror)
-    assert "Nothing to be done" in again.stdout + again.stderr
 
 
 def test_similarity_rejects_a_sigma_registration_does_not_train(tmp_path):

@@ -16,14 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_snakemake
+from conftest import REPO, SMOKE, run_snakemake
 
 # Stages run through SLURM; widen as the others land.
 SLURM_STAGES = ("isometry", "adversarial", "lsh")
 UP = REPO / "workflow" / "cluster" / "slurm_up.sh"
 DOWN = REPO / "workflow" / "cluster" / "slurm_down.sh"
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
-SMOKE = str(REPO / "workflow" / "configs" / "smoke.yaml")
 # A GPU-capable rule whose only input is generated, so it is the first job submitted.
 GPU_TARGET = "results/isometry/hierarchy/torus/seed0/metrics.csv"
 

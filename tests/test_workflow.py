@@ -7,13 +7,12 @@ import re
 
 import pandas as pd
 import pytest
-from conftest import REPO, run_snakemake
+from conftest import REPO, SMOKE, run_snakemake
 
 from repgeom.claims import read_claims
 from repgeom.data import load_dataset
 from repgeom.scorecard import README_END, README_START
 
-SMOKE = str(REPO / "workflow" / "configs" / "smoke.yaml")
 PAPER = str(REPO / "workflow" / "configs" / "paper.yaml")
 # Claim ids each stage must report (a stage may test a claim per dataset or
 # generator, e.g. L1-image): the scorecard is assembled from these.
@@ -74,14 +73,6 @@ def test_bad_config_fails_before_any_job(tmp_path, bad_yaml, message):
         assert not (tmp_path / produced).exists()
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory, mirror):
-    """The whole DAG on the smoke preset, run once for the tests below."""
-    workdir = tmp_path_factory.mktemp("smoke")
-    run_snakemake(workdir, "--cores", "2", "--configfile", SMOKE, mirror=mirror)
-    return workdir
-
-
 def jobs_run(proc) -> dict[str, int]:
     """Rule -> job count from Snakemake's "Job stats" table (empty: nothing to do)."""
     out = proc.stdout + proc.stderr
@@ -93,8 +84,8 @@ def jobs_run(proc) -> dict[str, int]:
 
 
 @pytest.mark.slow
-def test_smoke_dag_end_to_end(smoke_run, mirror):
-    tmp_path = smoke_run
+def test_smoke_dag_end_to_end(smoke_dag, mirror):
+    tmp_path = smoke_dag
 
     for name, n_train, n_test in (("mnist", 8000, 2000), ("fashion-mnist", 60000, 10000)):
         data = load_dataset(tmp_path / "results" / "data" / f"{name}.pt")
@@ -130,19 +121,19 @@ def test_smoke_dag_end_to_end(smoke_run, mirror):
 
 
 @pytest.mark.slow
-def test_scorecard_has_every_stage_claim(smoke_run):
-    card = pd.read_csv(smoke_run / "results" / "scorecard.csv")
+def test_scorecard_has_every_stage_claim(smoke_dag):
+    card = pd.read_csv(smoke_dag / "results" / "scorecard.csv")
     assert list(dict.fromkeys(card["stage"])) == list(STAGE_CLAIMS)
     for stage in STAGE_CLAIMS:
-        claims = read_claims(smoke_run / "results" / stage / "claims.csv")
+        claims = read_claims(smoke_dag / "results" / stage / "claims.csv")
         assert (card["stage"] == stage).sum() == len(claims)
     assert not card.duplicated(["stage", "claim_id", "case"]).any()
-    md = (smoke_run / "results" / "scorecard.md").read_text()
+    md = (smoke_dag / "results" / "scorecard.md").read_text()
     assert md.count("\n| ") == len(card) + 1  # header + one row per claim
-    times = pd.read_csv(smoke_run / "results" / "stage_times.csv")
+    times = pd.read_csv(smoke_dag / "results" / "stage_times.csv")
     assert list(times["stage"]) == ["data", *STAGE_CLAIMS, "total"]
     assert (times["job_seconds"] > 0).all()
-    provenance = pd.read_csv(smoke_run / "results" / "provenance.csv")
+    provenance = pd.read_csv(smoke_dag / "results" / "provenance.csv")
     assert len(provenance) > 10 and provenance["device"].eq("cpu").all()
 
 
@@ -152,65 +143,65 @@ def figure_rules(workdir) -> list[str]:
 
 
 @pytest.mark.slow
-def test_plot_setting_reruns_only_figure_rules(smoke_run, mirror):
-    override = smoke_run / "plot.yaml"
+def test_plot_setting_reruns_only_figure_rules(smoke_dag, mirror):
+    override = smoke_dag / "plot.yaml"
     override.write_text("figures: {dpi: 80, context: talk}\n")
     plan = run_snakemake(
-        smoke_run, "-n", "--cores", "2", "--configfile", SMOKE, str(override), mirror=mirror
+        smoke_dag, "-n", "--cores", "2", "--configfile", SMOKE, str(override), mirror=mirror
     )
     planned = set(jobs_run(plan))
     stage_figures = {f"{stage}_figures" for stage in STAGE_CLAIMS}
     assert stage_figures <= planned
-    assert planned - {"all"} <= set(figure_rules(smoke_run))
+    assert planned - {"all"} <= set(figure_rules(smoke_dag))
 
 
 @pytest.mark.slow
-def test_figures_target_redraws_from_tables_without_training(smoke_run, mirror):
-    figures = sorted((smoke_run / "results" / "figures").glob("*.png"))
+def test_figures_target_redraws_from_tables_without_training(smoke_dag, mirror):
+    figures = sorted((smoke_dag / "results" / "figures").glob("*.png"))
     before = {f: f.stat().st_mtime_ns for f in figures}
-    model = next((smoke_run / "results" / "isometry").rglob("model.pt"))
+    model = next((smoke_dag / "results" / "isometry").rglob("model.pt"))
     model_mtime = model.stat().st_mtime_ns
     redraw = run_snakemake(
-        smoke_run, "figures", "--cores", "2", "--configfile", SMOKE,
-        "--forcerun", *figure_rules(smoke_run), mirror=mirror,
+        smoke_dag, "figures", "--cores", "2", "--configfile", SMOKE,
+        "--forcerun", *figure_rules(smoke_dag), mirror=mirror,
     )  # fmt: skip
     ran = jobs_run(redraw)
-    assert set(ran) - {"figures"} <= set(figure_rules(smoke_run))
+    assert set(ran) - {"figures"} <= set(figure_rules(smoke_dag))
     assert all(f.stat().st_mtime_ns > before[f] for f in figures), "a figure was not redrawn"
     assert model.stat().st_mtime_ns == model_mtime
 
 
 @pytest.mark.slow
-def test_html_report_holds_scorecard_and_every_figure(smoke_run, mirror):
-    report = smoke_run / "report.html"
-    run_snakemake(smoke_run, "--configfile", SMOKE, "--report", str(report), mirror=mirror)
+def test_html_report_holds_scorecard_and_every_figure(smoke_dag, mirror):
+    report = smoke_dag / "report.html"
+    run_snakemake(smoke_dag, "--configfile", SMOKE, "--report", str(report), mirror=mirror)
     html = report.read_text(errors="replace")
     for name in ("scorecard.csv", "stage_times.csv", "provenance.csv"):
         assert name in html
-    for figure in (smoke_run / "results" / "figures").glob("*.png"):
+    for figure in (smoke_dag / "results" / "figures").glob("*.png"):
         assert figure.name in html
 
 
 @pytest.mark.slow
-def test_readme_rule_writes_results_section_and_keeps_the_rest(smoke_run, mirror):
-    readme = smoke_run / "README.md"
+def test_readme_rule_writes_results_section_and_keeps_the_rest(smoke_dag, mirror):
+    readme = smoke_dag / "README.md"
     readme.write_text(f"intro\n{README_START}\nold\n{README_END}\nend\n")
-    run_snakemake(smoke_run, "readme", "--cores", "1", "--configfile", SMOKE, mirror=mirror)
+    run_snakemake(smoke_dag, "readme", "--cores", "1", "--configfile", SMOKE, mirror=mirror)
     text = readme.read_text()
     assert text.startswith(f"intro\n{README_START}\n") and text.endswith(f"{README_END}\nend\n")
-    card = pd.read_csv(smoke_run / "results" / "scorecard.csv")
+    card = pd.read_csv(smoke_dag / "results" / "scorecard.csv")
     assert text.count("\n| ") == len(card) + 1 + len(STAGE_CLAIMS) + 3  # + times table
-    figures = sorted((smoke_run / "results" / "figures").glob("*.png"))
+    figures = sorted((smoke_dag / "results" / "figures").glob("*.png"))
     for figure in figures:
         assert f"](docs/figures/{figure.name})" in text
-        assert (smoke_run / "docs" / "figures" / figure.name).read_bytes() == figure.read_bytes()
-    assert "](figures/" in (smoke_run / "docs" / "results.md").read_text()
+        assert (smoke_dag / "docs" / "figures" / figure.name).read_bytes() == figure.read_bytes()
+    assert "](figures/" in (smoke_dag / "docs" / "results.md").read_text()
 
     readme.write_text("a README without the markers\n")
     failed = run_snakemake(
-        smoke_run, "readme", "--cores", "1", "--configfile", SMOKE, "--forcerun", "readme",
+        smoke_dag, "readme", "--cores", "1", "--configfile", SMOKE, "--forcerun", "readme",
         mirror=mirror, check=False,
     )  # fmt: skip
     assert failed.returncode != 0
     assert readme.read_text() == "a README without the markers\n"
-    assert "expected exactly one" in (smoke_run / "logs" / "report" / "readme.log").read_text()
+    assert "expected exactly one" in (smoke_dag / "logs" / "report" / "readme.log").read_text()
