@@ -168,11 +168,13 @@ def similarity_from_gram(
 
 def density_from_features(features: torch.Tensor) -> torch.Tensor:
     """N_S(x_i) = sum_j k(x_i, x_j) (j = i included) in O(n p): <F_i, sum_j F_j> / d."""
-    d = features.shape[1]
-    n = features.shape[0]
-    total = features.sum(dim=0)
-    # A matrix-vector product: no [n, d, p] temporary.
-    return features.reshape(n, -1) @ total.reshape(-1) / d
+    return _density_against(features, features.sum(dim=0))
+
+
+def _density_against(features: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
+    """<F_i, total> / d for features [n, d, p] and the summed features [d, p]: a
+    matrix-vector product, so no [n, d, p] temporary."""
+    return features.reshape(features.shape[0], -1) @ total.reshape(-1) / features.shape[1]
 
 
 def density_brute_force(features: torch.Tensor, chunk_size: int = 1024) -> torch.Tensor:
@@ -216,9 +218,8 @@ def streaming_density(
     for g in iter_per_sample_grads(model, x, output_fn, chunk_size):
         s = normalize_features(g).sum(dim=0)
         total = s if total is None else total + s
-    d = total.shape[0]
     parts = [
-        (normalize_features(g) * total).sum(dim=(1, 2)) / d
+        _density_against(normalize_features(g), total)
         for g in iter_per_sample_grads(model, x, output_fn, chunk_size)
     ]
     return torch.cat(parts)
