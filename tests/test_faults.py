@@ -22,13 +22,15 @@ from conftest import REPO, SMOKE, run_snakemake
 
 TRAIN = "results/isometry/mnist/beta{beta}/seed0/model.pt"
 TRAIN_LOG = "logs/isometry/train/mnist_beta{beta}_seed0.log"
-# Long enough (tens of seconds) that the kill lands inside the second job.
+# Long enough that the kill lands inside the second job: about 0.08 s an epoch on a
+# quiet 2-core CPU, so ~12 s a job (20 epochs, 1.6 s, let the job finish before the
+# kill took effect).
 SLOW_ISOMETRY = """
 stages: [isometry]
 isometry:
   datasets: [mnist]
   per_dataset:
-    mnist: {epochs: 20, betas: [0, 0.1], max_train: 2000}
+    mnist: {epochs: 150, betas: [0, 0.1], max_train: 2000}
 """
 
 
