@@ -23,15 +23,21 @@ from conftest import REPO, SMOKE, run_snakemake
 TRAIN = "results/isometry/mnist/beta{beta}/seed0/model.pt"
 TRAIN_LOG = "logs/isometry/train/mnist_beta{beta}_seed0.log"
 # Long enough that the kill lands inside the second job: about 0.08 s an epoch on a
-# quiet 2-core CPU, so ~12 s a job (20 epochs, 1.6 s, let the job finish before the
-# kill took effect).
+# quiet 2-core CPU, so ~5 s a job.
 SLOW_ISOMETRY = """
 stages: [isometry]
 isometry:
   datasets: [mnist]
   per_dataset:
-    mnist: {epochs: 150, betas: [0, 0.1], max_train: 2000}
+    mnist: {epochs: 60, betas: [0, 0.1], max_train: 2000}
 """
+
+
+def default_sigint() -> None:
+    """In the child before exec: Ctrl-C as in a terminal. A shell starts background
+    commands with SIGINT ignored, Python then installs no KeyboardInterrupt handler, and
+    the ignore would pass down to Snakemake and its jobs."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def every_result_is_whole(root: Path) -> list[Path]:
@@ -67,6 +73,7 @@ def test_killed_mid_training_resumes_without_redoing_finished_jobs(tmp_path, mir
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # its own process group: the kill takes the job too
+        preexec_fn=default_sigint,
     )
     models = {b: tmp_path / TRAIN.format(beta=b) for b in (0, 0.1)}
     logs = {b: tmp_path / TRAIN_LOG.format(beta=b) for b in (0, 0.1)}
