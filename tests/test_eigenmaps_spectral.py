@@ -172,39 +172,28 @@ def test_exact_eigenfunctions_reproduce_spectral_clustering():
     assert s["ari_learned_truth"] == pytest.approx(1.0)
 
 
+KARATE = dict(
+    seed=0,
+    sbm=None,
+    n_outputs=3,
+    hidden=32,
+    steps=300,
+    batch_size=256,
+    lr=3e-3,
+    alpha=1.0,
+    t=10.0,
+    device=CPU,
+)
+
+
 def test_run_graph_recovers_karate_eigenvectors(one_thread):
-    res = run_graph(
-        "karate",
-        seed=0,
-        sbm=None,
-        n_outputs=3,
-        hidden=32,
-        steps=300,
-        batch_size=256,
-        lr=3e-3,
-        alpha=1.0,
-        t=10.0,
-        generator=torch.Generator().manual_seed(0),
-        device=CPU,
-    )
+    res = run_graph("karate", **KARATE, generator=torch.Generator().manual_seed(0))
     assert res["subspace_alignment"] > 0.95
     assert res["ari_learned_spectral"] == pytest.approx(1.0)
     np.testing.assert_allclose(res["eigenvalues"], res["exact_eigenvalues"], atol=0.03)
     with pytest.raises(ValueError, match="number of clusters"):
-        run_graph(
-            "karate",
-            seed=0,
-            sbm=None,
-            n_outputs=1,
-            hidden=8,
-            steps=1,
-            batch_size=8,
-            lr=1e-3,
-            alpha=1.0,
-            t=10.0,
-            generator=torch.Generator().manual_seed(0),
-            device=CPU,
-        )
+        tiny = {**KARATE, "n_outputs": 1, "hidden": 8, "steps": 1, "batch_size": 8, "lr": 1e-3}
+        run_graph("karate", **tiny, generator=torch.Generator().manual_seed(0))
 
 
 def _toy_table(ordered, unordered, errors):
