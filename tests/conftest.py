@@ -49,3 +49,59 @@ def smoke_dag(tmp_path_factory, mirror) -> Path:
     workdir = tmp_path_factory.mktemp("smoke")
     run_snakemake(workdir, "--cores", "2", "--configfile", SMOKE, mirror=mirror)
     return workdir
+
+
+# A small claims registry for library tests (the real one: src/repgeom/claims_registry.yaml).
+TOY_REGISTRY = {
+    "papers": {
+        "p1": {"citation": "First, A. A paper. 2020", "short": "First 2020"},
+        "p2": {"citation": "Second, B. Another. 2021", "short": "Second 2021"},
+    },
+    "claims": {
+        "X1": {
+            "paper": "p1",
+            "stage": "alpha",
+            "claim": "x rises",
+            "direction": ">",
+            "threshold": "alpha.x_min",
+            "cases": {"dataset": [{"config": "alpha.datasets"}]},
+            "gates": ["training"],
+            "paper_value": "0.9",
+            "paper_source": "Fig. 1",
+        },
+        "X2": {
+            "paper": "p1",
+            "stage": "alpha",
+            "claim": "a correlation is negative",
+            "direction": "<",
+            "threshold": "alpha.x2_max",
+            "bounds": [-1, 1],
+            "cases": {
+                "dataset": [{"config": "alpha.datasets"}],
+                "sigma": [{"config": "alpha.sigmas", "positive": True}],
+            },
+        },
+        "W1": {
+            "paper": "p2",
+            "stage": "beta",
+            "claim": "w per variant (the row gives the direction)",
+            "direction": None,
+            "threshold": None,
+        },
+        "Y1": {
+            "paper": "p2",
+            "stage": "beta",
+            "claim": "y holds",
+            "direction": ">",
+            "threshold": "beta.y_min",
+        },
+    },
+}
+TOY_CONFIG = {"alpha": {"datasets": ["mnist", "fashion"], "sigmas": [0, 0.5, 2]}, "beta": {}}
+
+
+@pytest.fixture
+def toy_registry():
+    from repgeom.registry import parse_registry
+
+    return parse_registry(TOY_REGISTRY)

@@ -15,7 +15,6 @@ from repgeom.lsh.evaluate import (
     lsh_claims,
     one_shot_accuracy,
     simhash_collision,
-    spearman,
 )
 from repgeom.lsh.generators import ImageManifolds, RandNetManifolds, make_dataset
 from repgeom.lsh.models import build_model, embed_all, train_classifier
@@ -127,11 +126,6 @@ def test_invariance_ratio_and_one_shot_on_known_geometry():
     assert a == one_shot_accuracy(loose, 5, 50, torch.Generator().manual_seed(3))
     with pytest.raises(ValueError, match="n_way"):
         one_shot_accuracy(loose, 31, 5, g)
-
-
-def test_spearman_constant_is_zero():
-    assert spearman([1, 2, 3], [5, 5, 5]) == 0.0
-    assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from repgeom.metrics import METRIC_COLUMNS, mean_ci, read_metrics, summarize, write_metrics
+from repgeom.metrics import METRIC_COLUMNS, read_metrics, summarize, write_metrics
+from repgeom.stats import mean_ci
 
 
 def rows(stage="isometry", **params):

@@ -7,12 +7,15 @@ import json
 
 import pandas as pd
 import pytest
+from conftest import TOY_CONFIG
 
-from repgeom.claims import evaluate_claim, write_claims
+from repgeom.claims import Gate, evaluate_claim, write_claims
+from repgeom.registry import expected_rows
 from repgeom.scorecard import (
     README_END,
     README_START,
     build_scorecard,
+    missing_cases,
     provenance_summary,
     read_benchmarks,
     replace_block,
@@ -22,75 +25,139 @@ from repgeom.scorecard import (
 )
 
 
-def claim(claim_id, values, **extra):
-    row = evaluate_claim(
-        claim_id=claim_id,
-        paper="P",
-        statement=f"statement {claim_id}",
-        metric="m",
-        values=values,
-        threshold=0.0,
-        direction=">",
-        scale={"seeds": len(values)},
-    )
-    return {**row, **extra}
+@pytest.fixture
+def claim(toy_registry):
+    def make(claim_id, values, gates=(), **extra):
+        row = evaluate_claim(
+            claim_id=claim_id,
+            statement=f"statement {claim_id}",
+            metric="m",
+            values=values,
+            threshold=0.0,
+            direction=toy_registry.claims[claim_id].direction or ">",
+            scale={"seeds": len(values)},
+            gates=gates,
+            registry=toy_registry,
+        )
+        return {**row, **extra}
+
+    return make
+
+
+TRAINED = Gate("training", 0.5, 0.0, ">")
 
 
 @pytest.fixture
-def claims_files(tmp_path):
+def claims_files(tmp_path, claim):
     a = tmp_path / "a.csv"
     write_claims(
         [
-            claim("I3", [0.19, 0.2, 0.21], dataset="mnist", attack="pgd"),
-            claim("I3", [-0.21, -0.2, -0.19], dataset="mnist", attack="fgsm"),
-            claim("I1", [-1.0, 1.0, 0.5], dataset="mnist"),
+            claim("X1", [0.19, 0.2, 0.21], dataset="fashion", gates=[TRAINED]),
+            claim("X1", [-0.21, -0.2, -0.19], dataset="mnist", gates=[TRAINED]),
+            claim("X2", [-0.5, -0.6, -0.4], dataset="mnist", sigma=2.0),
+            claim("X2", [-0.5, 0.6, 0.1], dataset="mnist", sigma=0.5),
+            claim("X2", [-0.5, -0.6, -0.4], dataset="fashion", sigma=0.5),
+            claim("X2", [-0.5, -0.6, -0.4], dataset="fashion", sigma=2),
         ],
         a,
     )
     b = tmp_path / "b.csv"
-    write_claims([claim("L1", [1.0, 1.1, 1.2])], b)
-    return {"adversarial": a, "lsh": b}
+    write_claims([claim("Y1", [1.0, 1.1, 1.2]), claim("W1", [1.0, 1.1, 1.2])], b)
+    return {"alpha": a, "beta": b}
 
 
-def test_scorecard_keys_rows_by_case_and_keeps_stage_order(claims_files):
-    card = build_scorecard(claims_files)
-    assert list(card["stage"]) == ["adversarial"] * 3 + ["lsh"]
-    assert list(card["claim_id"]) == ["I1", "I3", "I3", "L1"]
-    # attack is NaN for I1: the case names only the columns that apply to the row.
-    assert list(card["case"]) == [
+@pytest.fixture
+def expected(toy_registry):
+    return expected_rows(TOY_CONFIG, ["alpha", "beta"], toy_registry)
+
+
+def test_scorecard_has_every_expected_row_in_registry_order(claims_files, expected, toy_registry):
+    card = build_scorecard(claims_files, expected, toy_registry)
+    assert list(zip(card["stage"], card["claim_id"], card["case"], strict=True)) == expected
+    assert list(card["case"])[:3] == [
         "dataset=mnist",
-        "dataset=mnist; attack=fgsm",
-        "dataset=mnist; attack=pgd",
-        "",
+        "dataset=fashion",
+        "dataset=mnist; sigma=0.5",
     ]
-    assert verdict_counts(card) == {"reproduced": 2, "not reproduced": 1, "inconclusive": 1}
-    assert card.loc[1, "mean"] == pytest.approx(-0.2)
+    assert verdict_counts(card) == {
+        "reproduced": 6,
+        "not reproduced": 1,
+        "inconclusive": 1,
+        "invalid": 0,
+        "not tested": 0,
+    }
+    assert card.loc[0, "mean"] == pytest.approx(-0.2)
+    assert card.loc[0, "paper_value"] == "0.9" and card.loc[0, "paper_source"] == "Fig. 1"
+    assert card.loc[0, "claim"] == "x rises" and card.loc[0, "paper"] == "First 2020"
+    assert missing_cases(card) == []
 
 
-def test_repeated_claim_without_a_distinguishing_column_is_an_error(tmp_path):
+def test_a_case_the_run_dropped_is_not_tested(tmp_path, claims_files, expected, toy_registry):
+    # A stage that drops a case: the row is still there, as `not tested`.
+    table = pd.read_csv(claims_files["alpha"])
+    table = table[~((table.claim_id == "X2") & (table.sigma == 2.0) & (table.dataset == "mnist"))]
+    table.to_csv(claims_files["alpha"], index=False)
+    card = build_scorecard(claims_files, expected, toy_registry)
+    assert len(card) == len(expected)
+    assert missing_cases(card) == ["X2 [dataset=mnist; sigma=2]"]
+    row = card[card.verdict == "not tested"].iloc[0]
+    assert row["reason"] == "the run produced no row for this case"
+
+
+def test_a_stage_that_is_missing_entirely_is_not_tested(claims_files, expected, toy_registry):
+    card = build_scorecard({"alpha": claims_files["alpha"]}, expected, toy_registry)
+    assert missing_cases(card) == ["W1 []", "Y1 []"]
+
+
+def test_a_row_the_registry_does_not_expect_is_an_error(claims_files, toy_registry):
+    expected = expected_rows(TOY_CONFIG, ["alpha", "beta"], toy_registry)[1:]
+    with pytest.raises(ValueError, match="does not expect"):
+        build_scorecard(claims_files, expected, toy_registry)
+
+
+def test_repeated_case_is_an_error(tmp_path, claim, expected, toy_registry):
     path = tmp_path / "c.csv"
-    write_claims([claim("S1", [1, 2]), claim("S1", [2, 3])], path)
+    write_claims([claim("Y1", [1, 2]), claim("Y1", [2, 3])], path)
     with pytest.raises(ValueError, match="share \\(claim_id, case\\)"):
-        build_scorecard({"similarity": path})
+        build_scorecard({"beta": path}, expected, toy_registry)
 
 
-def test_no_stage_is_an_error():
-    with pytest.raises(ValueError, match="no claims files"):
-        build_scorecard({})
+def test_a_row_without_its_case_column_is_an_error(tmp_path, claim, expected, toy_registry):
+    path = tmp_path / "c.csv"
+    write_claims([claim("X1", [1, 2], gates=[TRAINED])], path)
+    with pytest.raises(ValueError, match="lacks case column"):
+        build_scorecard({"alpha": path}, expected, toy_registry)
 
 
-def test_markdown_table_has_one_row_per_claim_and_escapes_pipes(claims_files, tmp_path):
-    card = build_scorecard(claims_files)
+def test_no_expected_rows_is_an_error(toy_registry):
+    with pytest.raises(ValueError, match="no expected claims"):
+        build_scorecard({}, [], toy_registry)
+
+
+def test_markdown_groups_by_paper_with_a_summary_line(claims_files, expected, toy_registry):
+    card = build_scorecard(claims_files, expected, toy_registry)
     card.loc[0, "statement"] = "a | b"
+    card.loc[1, "verdict"] = "invalid"
+    card.loc[1, "reason"] = "training = -0.1, needs > 0: FAIL"
     full = scorecard_markdown(card)
     rows = [line for line in full.splitlines() if line.startswith("| ")]
-    assert len(rows) == 1 + len(card)  # header + one per claim
+    assert len(rows) == 2 + len(card)  # a header per paper + one per claim
     assert "a \\| b" in full
-    assert full.startswith("4 claim rows: 2 reproduced, 1 not reproduced, 1 inconclusive.")
+    assert full.startswith(
+        "8 claim rows: 5 reproduced, 1 not reproduced, 1 inconclusive, 1 invalid."
+    )
+    lines = full.splitlines()
+    first = lines.index("#### First 2020")
+    assert lines[first + 2] == (
+        "3 reproduced, 1 not reproduced, 1 inconclusive, 1 invalid: "
+        "training = -0.1, needs > 0: FAIL."
+    )
+    assert lines.index("#### Second 2021") > first
+    assert "0.9 (Fig. 1)" in full
     compact = scorecard_markdown(card, compact=True)
     reread = scorecard_markdown(pd.read_csv(io.StringIO(card.to_csv(index=False))), compact=True)
-    assert reread == compact  # the empty case of L1 read back from CSV (NaN) stays empty
-    assert "statement" not in compact.splitlines()[2]
+    assert reread == compact  # empty cases and reasons read back from CSV (NaN) stay empty
+    assert "statement" not in compact
     assert "**not reproduced**" in compact
 
 

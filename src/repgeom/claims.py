@@ -1,13 +1,23 @@
 """Claims record: each stage writes the paper claims it tests with the measured
-mean, confidence interval over seeds and a verdict; the report assembles them
-into a scorecard. Verdicts come from the CI alone, so a claim that does not
-reproduce is reported as such."""
+mean, confidence interval over seeds, the validity gates its verdict rests on and
+the verdict; the report assembles them into a scorecard. Which claims exist, their
+paper, direction, bounds, cases and gates are declared once in the claims registry
+(repgeom.registry).
+
+A verdict comes from the CI over seeds against the threshold, and only when every
+gate the registry declares for the claim was measured in the run and passed; else
+the row is ``invalid`` with the gate and its measured value, so a "not reproduced"
+is a finding about the paper, never about a model that failed its own task. A
+per-seed statistic that is undefined (NaN, repgeom.stats' policy for degenerate
+input) makes the row ``invalid`` too. A claim that does not reproduce is reported
+as such."""
 
 from __future__ import annotations
 
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
@@ -15,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from repgeom.io import atomic_path
-from repgeom.metrics import mean_ci
+from repgeom.registry import Registry, load_registry
+from repgeom.stats import mean_ci, seeds_needed
 
 CLAIM_COLUMNS = (
     "claim_id",
@@ -29,6 +40,10 @@ CLAIM_COLUMNS = (
     "ci_high",
     "n_seeds",
     "verdict",
+    "gate_status",
+    "gates",
+    "reason",
+    "seeds_needed",
     "scale",
 )
 
@@ -41,6 +56,62 @@ class Verdict(StrEnum):
     REPRODUCED = "reproduced"
     NOT_REPRODUCED = "not reproduced"
     INCONCLUSIVE = "inconclusive"
+    INVALID = "invalid"  # a validity gate failed or was not measured: no verdict
+    NOT_TESTED = "not tested"  # the registry expects the case, the run did not produce it
+
+
+GATE_DIRECTIONS = (">", "<", ">=", "<=")
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A precondition of a verdict, measured in the same run: passes when
+    ``value <direction> threshold`` (a NaN value fails). ``name`` is the registry's
+    gate name; ``what`` says what was measured, with units."""
+
+    name: str
+    value: float
+    threshold: float
+    direction: str
+    what: str = ""
+
+    def __post_init__(self):
+        if self.direction not in GATE_DIRECTIONS:
+            raise ValueError(f"gate {self.name}: direction must be one of {GATE_DIRECTIONS}")
+
+    @property
+    def passed(self) -> bool:
+        v, t = float(self.value), float(self.threshold)
+        if math.isnan(v):
+            return False
+        return {">": v > t, "<": v < t, ">=": v >= t, "<=": v <= t}[self.direction]
+
+    def describe(self) -> str:
+        what = f" ({self.what})" if self.what else ""
+        state = "pass" if self.passed else "FAIL"
+        need = f"needs {self.direction} {self.threshold:g}"
+        return f"{self.name}{what} = {self.value:.4g}, {need}: {state}"
+
+    @classmethod
+    def worst(cls, name: str, values, threshold: float, direction: str, what: str = "") -> Gate:
+        """The gate over several models: their worst value must pass (NaN if any is NaN)."""
+        x = np.asarray(values, dtype=float).ravel()
+        if x.size == 0 or np.isnan(x).any():
+            value = math.nan
+        else:
+            value = float(x.max() if direction.startswith("<") else x.min())
+        return cls(name, value, threshold, direction, what)
+
+
+def training_gate(first_losses, last_losses, min_drop: float, what: str = "") -> Gate:
+    """``training``: every model's loss fell, (first - last) / |first| > ``min_drop``
+    for the worst model (first and last: the means over the first and last tenth of
+    its training). Finite losses are the divergence guard's job (repgeom.training)."""
+    first, last = np.asarray(first_losses, float), np.asarray(last_losses, float)
+    if first.shape != last.shape:
+        raise ValueError("training_gate: first and last losses must pair up")
+    drops = (first - last) / np.maximum(np.abs(first), 1e-12)
+    return Gate.worst("training", drops, min_drop, ">", what or "relative loss drop, worst model")
 
 
 def format_scale(scale: str | dict) -> str:
@@ -69,26 +140,55 @@ def verdict(lo: float, hi: float, threshold: float, direction: str) -> Verdict:
 def evaluate_claim(
     *,
     claim_id: str,
-    paper: str,
     statement: str,
     metric: str,
     values: Sequence[float],
     threshold: float,
     direction: str,
     scale: str | dict,
+    gates: Sequence[Gate] = (),
     confidence: float = 0.95,
+    registry: Registry | None = None,
 ) -> dict:
-    """One scorecard row from per-seed measurements of ``metric``."""
+    """One scorecard row from per-seed measurements of ``metric``. The paper, the
+    bounds of the statistic and the gates to check come from the registry entry of
+    ``claim_id``; ``gates`` are the measured ones (every declared gate must be there)."""
+    spec = (registry or load_registry()).claim(claim_id)
+    if spec.direction is not None and direction != spec.direction:
+        raise ValueError(
+            f"claim {claim_id}: direction {direction!r} but the registry says {spec.direction!r}"
+        )
     x = np.asarray(values, dtype=float).ravel()
     if x.size == 0:
         raise ValueError(f"claim {claim_id}: no values")
-    if not np.isfinite(x).all():
-        # A NaN here means a broken run, which must not turn into a verdict.
-        raise ValueError(f"claim {claim_id}: non-finite values for {metric}: {x.tolist()}")
-    mean, lo, hi = mean_ci(x, confidence)
+    finite = x[np.isfinite(x)]
+    mean, lo, hi = mean_ci(finite, confidence, spec.bounds) if finite.size else (math.nan,) * 3
+    by_name = {g.name: g for g in gates}
+    unknown = sorted(set(by_name) - set(spec.gates))
+    if unknown:
+        raise ValueError(f"claim {claim_id}: gates {unknown} are not declared in the registry")
+    problems = [f"gate {name} not measured" for name in spec.gates if name not in by_name]
+    problems += [
+        by_name[n].describe() for n in spec.gates if n in by_name and not by_name[n].passed
+    ]
+    if finite.size < x.size:
+        bad = [i for i, v in enumerate(x) if not np.isfinite(v)]
+        problems.insert(0, f"statistic undefined (NaN: degenerate input) for seed index {bad}")
+    if problems:
+        result, reason, needed = Verdict.INVALID, "; ".join(problems), math.nan
+    else:
+        result = verdict(lo, hi, float(threshold), direction)
+        needed = seeds_needed(x, float(threshold), confidence)
+        reason = ""
+        if result is Verdict.INCONCLUSIVE and x.size < 2:
+            reason = "one seed: no confidence interval"
+        elif result is Verdict.INCONCLUSIVE:
+            reason = f"the CI straddles the threshold: about {needed:g} seeds would decide it"
+        else:
+            needed = math.nan
     return {
         "claim_id": claim_id,
-        "paper": paper,
+        "paper": (registry or load_registry()).paper_of(claim_id).short,
         "statement": statement,
         "metric": metric,
         "direction": direction,
@@ -97,7 +197,11 @@ def evaluate_claim(
         "ci_low": lo,
         "ci_high": hi,
         "n_seeds": int(x.size),
-        "verdict": verdict(lo, hi, float(threshold), direction).value,
+        "verdict": result.value,
+        "gate_status": "fail" if problems else "pass",
+        "gates": "; ".join(by_name[n].describe() for n in spec.gates if n in by_name),
+        "reason": reason,
+        "seeds_needed": needed,
         "scale": format_scale(scale),
     }
 

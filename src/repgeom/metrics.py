@@ -1,4 +1,4 @@
-"""Tidy metrics tables (DESIGN: one row per measurement). The required columns
+"""Tidy metrics tables (one row per measurement). The required columns
 identify a measurement; every other column is a parameter (beta, sigma, ...)."""
 
 from __future__ import annotations
@@ -8,32 +8,14 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from repgeom.io import atomic_path
+from repgeom.stats import mean_ci
 
 METRIC_COLUMNS = ("stage", "method", "seed", "metric", "value")
 
 PathLike = str | os.PathLike
-
-
-def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and two-sided Student-t confidence interval over independent runs
-    (seeds). With one value the spread is unknown, so the CI is NaN."""
-    x = np.asarray(values, dtype=float).ravel()
-    if x.size == 0:
-        raise ValueError("mean_ci needs at least one value")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    mean = float(x.mean())
-    if x.size < 2:
-        return mean, math.nan, math.nan
-    sem = float(x.std(ddof=1)) / math.sqrt(x.size)
-    from scipy import stats  # here, not at import: most jobs only write tables (~1 s)
-
-    half = float(stats.t.ppf(0.5 + confidence / 2, df=x.size - 1)) * sem
-    return mean, mean - half, mean + half
 
 
 def _validate(df: pd.DataFrame, where: str) -> pd.DataFrame:

@@ -1,67 +1,127 @@
 """Scorecard: every stage's claims in one table (CSV and Markdown), the stage
 timing table from the per-rule benchmark files, and a provenance summary.
 
-A claim id repeats across datasets, attacks or generators (I3 per dataset and
-attack, L1 per generator, ...); the columns a stage adds beyond CLAIM_COLUMNS
-tell the rows apart and become the ``case`` of a row, so (stage, claim_id, case)
-is a key."""
+The claims registry (repgeom.registry) says which rows must exist: one per expected
+case of every claim of the selected stages, keyed by (stage, claim_id, case), the
+case built from the claim's case dimensions. A case the run did not produce is a
+``not tested`` row; a row the registry does not expect is an error, so claims can
+neither vanish nor appear silently. Rows are grouped by paper, in stage order."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pandas as pd
 
 from repgeom.claims import CLAIM_COLUMNS, Verdict, read_claims
+from repgeom.registry import Registry, case_key, load_registry
 
 PathLike = str | os.PathLike
 
-# The claims record, keyed by stage and case as well.
-SCORECARD_COLUMNS = ("stage", CLAIM_COLUMNS[0], "case", *CLAIM_COLUMNS[1:])
+# The claims record keyed by stage and case, with the registry's paper claim and the
+# paper's own value beside the measurement.
+SCORECARD_COLUMNS = (
+    "stage",
+    "claim_id",
+    "case",
+    "paper",
+    "claim",
+    "paper_value",
+    "paper_source",
+    *CLAIM_COLUMNS[2:],
+)
 
 # Snakemake's benchmark columns used in the timing table (seconds, MB).
 BENCHMARK_COLUMNS = ("s", "max_rss")
 
-
-def _case(row: pd.Series, extra: list[str]) -> str:
-    parts = []
-    for col in extra:
-        value = row[col]
-        if isinstance(value, float) and math.isnan(value):
-            continue  # a column another claim of the stage needs, not this one
-        parts.append(f"{col}={value}")
-    return "; ".join(parts)
+NOT_TESTED_REASON = "the run produced no row for this case"
 
 
-def stage_claims(stage: str, path: PathLike) -> pd.DataFrame:
-    """One stage's claims with a ``case`` column built from its extra columns."""
+def stage_claims(stage: str, path: PathLike, registry: Registry | None = None) -> pd.DataFrame:
+    """One stage's claims with a ``case`` key from each claim's registry dimensions."""
+    registry = registry or load_registry()
     df = read_claims(path)
-    extra = [c for c in df.columns if c not in CLAIM_COLUMNS]
-    df = df.assign(stage=stage, case=[_case(row, extra) for _, row in df.iterrows()])
+    cases = []
+    for _, row in df.iterrows():
+        spec = registry.claim(row["claim_id"])
+        missing = [d for d in spec.cases if d not in row or pd.isna(row[d])]
+        if missing:
+            raise ValueError(
+                f"claims file {path}: claim {row['claim_id']} lacks case column(s) {missing}"
+            )
+        cases.append(case_key({d: row[d] for d in spec.cases}))
+    df = df.assign(stage=stage, case=cases)
     dup = df[df.duplicated(["claim_id", "case"], keep=False)]
     if not dup.empty:
         keys = sorted(set(zip(dup["claim_id"], dup["case"], strict=True)))
+        raise ValueError(f"claims file {path}: rows share (claim_id, case) {keys}")
+    return df
+
+
+def _not_tested(stage: str, claim_id: str, case: str, registry: Registry) -> dict:
+    spec = registry.claim(claim_id)
+    return {
+        "stage": stage,
+        "claim_id": claim_id,
+        "case": case,
+        "paper": registry.paper_of(claim_id).short,
+        "statement": "",
+        "metric": "",
+        "direction": spec.direction or "",
+        "threshold": math.nan,
+        "mean": math.nan,
+        "ci_low": math.nan,
+        "ci_high": math.nan,
+        "n_seeds": 0,
+        "verdict": Verdict.NOT_TESTED.value,
+        "gate_status": "",
+        "gates": "",
+        "reason": NOT_TESTED_REASON,
+        "seeds_needed": math.nan,
+        "scale": "",
+    }
+
+
+def build_scorecard(
+    claims_by_stage: Mapping[str, PathLike],
+    expected: Iterable[tuple[str, str, str]],
+    registry: Registry | None = None,
+) -> pd.DataFrame:
+    """Every expected (stage, claim_id, case) row, in the order of ``expected`` (from
+    repgeom.registry.expected_rows), measured where a stage produced it and
+    ``not tested`` where none did; a produced row that is not expected is an error."""
+    registry = registry or load_registry()
+    expected = [tuple(e) for e in expected]
+    if not expected:
+        raise ValueError("build_scorecard: no expected claims (no stage selected?)")
+    frames = [stage_claims(stage, path, registry) for stage, path in claims_by_stage.items()]
+    produced = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    by_key = {(r["stage"], r["claim_id"], r["case"]): r for _, r in produced.iterrows()}
+    unexpected = sorted(set(by_key) - set(expected))
+    if unexpected:
         raise ValueError(
-            f"claims file {path}: rows share (claim_id, case) {keys}; "
-            "a stage must add a column that tells repeated claim ids apart"
+            f"claims rows the registry does not expect (stage, claim, case): {unexpected}; "
+            "declare the case in the claims registry or stop producing it"
         )
-    return df[list(SCORECARD_COLUMNS)]
+    rows = [dict(by_key[key]) if key in by_key else _not_tested(*key, registry) for key in expected]
+    df = pd.DataFrame(rows)
+    specs = [registry.claim(c) for c in df["claim_id"]]
+    df = df.assign(
+        claim=[s.claim for s in specs],
+        paper_value=[s.paper_value for s in specs],
+        paper_source=[s.paper_source for s in specs],
+    )
+    return df[list(SCORECARD_COLUMNS)].reset_index(drop=True)
 
 
-def build_scorecard(claims_by_stage: Mapping[str, PathLike]) -> pd.DataFrame:
-    """All stages' claims, in stage order (as given) and then claim id order."""
-    if not claims_by_stage:
-        raise ValueError("build_scorecard: no claims files (no stage selected?)")
-    frames = [stage_claims(stage, path) for stage, path in claims_by_stage.items()]
-    df = pd.concat(frames, ignore_index=True)
-    order = {stage: i for i, stage in enumerate(claims_by_stage)}
-    df = df.assign(_stage=df["stage"].map(order))
-    df = df.sort_values(["_stage", "claim_id", "case"], kind="stable").drop(columns="_stage")
-    return df.reset_index(drop=True)
+def missing_cases(scorecard: pd.DataFrame) -> list[str]:
+    """The ``claim_id [case]`` of every ``not tested`` row (a whole-DAG run has none)."""
+    rows = scorecard[scorecard["verdict"] == Verdict.NOT_TESTED.value]
+    return [f"{r.claim_id} [{r.case}]" for r in rows.itertuples()]
 
 
 def _number(x: float) -> str:
@@ -79,40 +139,68 @@ def verdict_counts(scorecard: pd.DataFrame) -> dict[str, int]:
     return {v.value: int(counts.get(v.value, 0)) for v in Verdict}
 
 
+def _counts_text(scorecard: pd.DataFrame) -> str:
+    return ", ".join(f"{n} {v}" for v, n in verdict_counts(scorecard).items() if n)
+
+
+def paper_summary(rows: pd.DataFrame) -> str:
+    """One line for a paper's rows: verdict counts, then why rows are invalid or not
+    tested (each distinct reason once)."""
+    reasons = []
+    for r in rows[rows["verdict"].isin([Verdict.INVALID.value, Verdict.NOT_TESTED.value])][
+        "reason"
+    ]:
+        for part in str(r).split("; "):
+            if part and part not in reasons:
+                reasons.append(part)
+    why = f": {'; '.join(reasons)}" if reasons else ""
+    return f"{_counts_text(rows)}{why}"
+
+
+def _ordered_papers(scorecard: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(scorecard["paper"]))
+
+
 def scorecard_markdown(scorecard: pd.DataFrame, *, compact: bool = False) -> str:
-    """The scorecard as a Markdown table, with verdict counts above it; ``compact``
-    leaves out the statement, metric and scale columns (kept in the CSV)."""
-    counts = verdict_counts(scorecard)
-    scorecard = scorecard.fillna({"case": ""})  # read back from CSV, an empty case is NaN
-    columns = ["stage", "claim", "case", "threshold", "mean [95% CI]", "seeds", "verdict"]
+    """The scorecard as Markdown: overall counts, then per paper (in stage order) a
+    one-line summary and a table; ``compact`` leaves out the statement, metric and
+    scale columns (kept in the CSV)."""
+    scorecard = scorecard.fillna(
+        {c: "" for c in ("case", "paper_value", "reason", "gates", "gate_status")}
+    )
+    columns = ["claim", "case", "paper's value", "threshold", "mean [95% CI]", "seeds"]
+    columns += ["verdict", "gates", "reason"]
     if not compact:
-        columns[3:3] = ["statement", "metric"]
+        columns[2:2] = ["statement", "metric"]
         columns.append("scale")
-    lines = [
-        f"{len(scorecard)} claim rows: "
-        + ", ".join(f"{n} {verdict}" for verdict, n in counts.items())
-        + ".",
-        "",
-        "| " + " | ".join(columns) + " |",
-        "|" + "---|" * len(columns),
-    ]
-    for _, r in scorecard.iterrows():
-        cells = {
-            "stage": r["stage"],
-            "claim": r["claim_id"],
-            "case": r["case"],
-            "statement": r["statement"],
-            "metric": r["metric"],
-            "threshold": f"{r['direction']} {_number(r['threshold'])}",
-            "mean [95% CI]": (
-                f"{_number(r['mean'])} [{_number(r['ci_low'])}, {_number(r['ci_high'])}]"
-            ),
-            "seeds": r["n_seeds"],
-            "verdict": f"**{r['verdict']}**",
-            "scale": r["scale"],
-        }
-        lines.append("| " + " | ".join(_md_cell(cells[c]) for c in columns) + " |")
-    return "\n".join(lines) + "\n"
+    lines = [f"{len(scorecard)} claim rows: {_counts_text(scorecard)}.", ""]
+    for paper in _ordered_papers(scorecard):
+        rows = scorecard[scorecard["paper"] == paper]
+        lines += [f"#### {paper}", "", f"{paper_summary(rows)}.", ""]
+        lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        for _, r in rows.iterrows():
+            paper_value = r["paper_value"]
+            if paper_value and r["paper_source"]:
+                paper_value = f"{paper_value} ({r['paper_source']})"
+            cells = {
+                "claim": r["claim_id"],
+                "case": r["case"],
+                "paper's value": paper_value,
+                "statement": r["statement"],
+                "metric": r["metric"],
+                "threshold": f"{r['direction']} {_number(r['threshold'])}",
+                "mean [95% CI]": (
+                    f"{_number(r['mean'])} [{_number(r['ci_low'])}, {_number(r['ci_high'])}]"
+                ),
+                "seeds": r["n_seeds"],
+                "verdict": f"**{r['verdict']}**",
+                "gates": r["gate_status"],
+                "reason": r["reason"],
+                "scale": r["scale"],
+            }
+            lines.append("| " + " | ".join(_md_cell(cells[c]) for c in columns) + " |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def read_benchmarks(root: PathLike) -> pd.DataFrame:

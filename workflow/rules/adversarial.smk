@@ -54,6 +54,7 @@ rule adversarial_eval:
 rule adversarial_summary:
     input:
         metrics=adversarial_eval_outputs(),
+        registry=CLAIMS_REGISTRY,
     output:
         metrics="results/adversarial/metrics.csv",
         checks="results/adversarial/checks.csv",

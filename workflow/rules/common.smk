@@ -12,6 +12,7 @@ from repgeom.config import (  # noqa: E402
     resolve_mirror,
     validate_config,
 )
+from repgeom.registry import REGISTRY_PATH, expected_rows  # noqa: E402
 
 expose_to_jobs(SRC)
 
@@ -20,6 +21,8 @@ validate_config(
 )
 
 ENV = "../../envs/repgeom.yaml"
+# The claims registry: every claims rule reads it (paper, gates, cases).
+CLAIMS_REGISTRY = str(REGISTRY_PATH)
 DATASETS = ("mnist", "fashion-mnist", "cifar10")
 # A rule asks for a GPU only when the config sends work to CUDA, so a cluster
 # executor schedules it on a GPU node; CPU runs request none.

@@ -123,6 +123,7 @@ rule eigenmaps_ssl_claims:
             method=SSL_METHODS,
             seed=seeds(),
         ),
+        registry=CLAIMS_REGISTRY,
     output:
         claims="results/eigenmaps/ssl/claims.csv",
         metrics="results/eigenmaps/ssl/metrics.csv",

@@ -93,6 +93,7 @@ rule eigenmaps_graph_train:
 rule eigenmaps_toy_claims:
     input:
         metrics=expand("results/eigenmaps/toy/seed{seed}.csv", seed=seeds()),
+        registry=CLAIMS_REGISTRY,
     output:
         claims="results/eigenmaps/toy/claims.csv",
         metrics="results/eigenmaps/toy/metrics.csv",
@@ -121,6 +122,7 @@ rule eigenmaps_toy_claims:
 rule eigenmaps_graph_claims:
     input:
         metrics=expand("results/eigenmaps/graph/seed{seed}.csv", seed=seeds()),
+        registry=CLAIMS_REGISTRY,
     output:
         claims="results/eigenmaps/graph/claims.csv",
         metrics="results/eigenmaps/graph/metrics.csv",

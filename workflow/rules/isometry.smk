@@ -92,6 +92,7 @@ rule isometry_summary:
             task=ISO["hierarchy"]["tasks"],
             seed=seeds(),
         ),
+        registry=CLAIMS_REGISTRY,
     output:
         metrics="results/isometry/metrics.csv",
         pairs="results/isometry/distance_pairs.csv",

@@ -127,6 +127,7 @@ rule lsh_claims:
             C=LSH_C,
             seed=seeds(),
         ),
+        registry=CLAIMS_REGISTRY,
     output:
         claims="results/lsh/claims.csv",
         metrics="results/lsh/metrics.csv",

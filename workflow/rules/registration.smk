@@ -113,6 +113,7 @@ rule registration_claims:
             sigma=REG_SIGMAS,
             seed=seeds(),
         ),
+        registry=CLAIMS_REGISTRY,
     output:
         claims="results/registration/claims.csv",
         metrics=REG_METRICS,

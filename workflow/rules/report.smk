@@ -6,6 +6,7 @@
 rule scorecard:
     input:
         claims=list(stage_claims().values()),
+        registry=CLAIMS_REGISTRY,
     output:
         csv=report(
             "results/scorecard.csv",
@@ -21,6 +22,8 @@ rule scorecard:
         ENV
     params:
         stages=list(stage_claims()),
+        # (stage, claim, case) rows the registry expects of the selected stages.
+        expected=[list(row) for row in expected_rows(config, config["stages"])],
     script:
         "../scripts/report_scorecard.py"
 

@@ -140,6 +140,7 @@ rule similarity_claims:
             "results/similarity/enforce/seed{seed}.csv", seed=SIM_ENF["seeds"]
         ),
         registration=expand(f"{SIM_REG_OUT}.csv", **SIM_REG_ALL),
+        registry=CLAIMS_REGISTRY,
     output:
         claims="results/similarity/claims.csv",
         metrics="results/similarity/metrics.csv",

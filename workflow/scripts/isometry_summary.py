@@ -18,7 +18,6 @@ with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
         scales=p["scales"],
         i1_threshold=p["i1_threshold"],
         i2_threshold=p["i2_threshold"],
-        log=run.log,
     )
     for c in claims:
         run.log.info(

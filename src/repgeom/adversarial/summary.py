@@ -25,8 +25,6 @@ from repgeom.adversarial.evaluate import AA, MAIN
 from repgeom.claims import evaluate_claim, write_claims
 from repgeom.metrics import read_metrics, write_metrics
 
-PAPER = "Beshkov et al. 2022, Isometric Representations in Neural Networks Improve Robustness"
-
 
 def robustness_area(eps: np.ndarray, accuracy: np.ndarray) -> float:
     """Normalised area under accuracy vs log10(eps): trapezoid / log10 range."""
@@ -131,7 +129,6 @@ def adversarial_claims(
                 {
                     **evaluate_claim(
                         claim_id=claim_id,
-                        paper=PAPER,
                         statement=statement.format(aa_eps="/".join(f"{e:g}" for e in aa_eps))
                         + f" ({dataset}, beta={beta_ref:g} vs 0)",
                         metric=metric,

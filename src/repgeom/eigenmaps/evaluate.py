@@ -27,7 +27,6 @@ from repgeom.eigenmaps.retrieval import (
     random_subsets,
 )
 
-PAPER = "Deng et al. 2022"
 STAGE = "eigenmaps"
 
 
@@ -208,7 +207,6 @@ def ssl_claims(
     claims = [
         evaluate_claim(
             claim_id="E2",
-            paper=PAPER,
             statement="NeuralEF's linear probe accuracy is competitive with the baselines "
             f"({', '.join(baselines)})",
             metric="probe accuracy (%) of NeuralEF minus the best baseline, per seed",
@@ -223,7 +221,6 @@ def ssl_claims(
     claims.append(
         evaluate_claim(
             claim_id="E3",
-            paper=PAPER,
             statement=f"the first {k} of {full} NeuralEF outputs keep most of the full-length "
             "retrieval mAP@100",
             metric=f"mAP(first {k}) / mAP({full}), NeuralEF",
@@ -241,7 +238,6 @@ def ssl_claims(
         claims.append(
             evaluate_claim(
                 claim_id="E3",
-                paper=PAPER,
                 statement=f"truncating to {k} of {full} outputs loses less mAP for NeuralEF "
                 f"than for {what}",
                 metric=f"mAP retention at k={k}: NeuralEF minus {what}, per seed",

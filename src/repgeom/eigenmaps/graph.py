@@ -27,7 +27,7 @@ from sklearn.metrics import adjusted_rand_score
 from torch import nn
 
 from repgeom.claims import evaluate_claim
-from repgeom.eigenmaps.toy import PAPER, projector, train_views
+from repgeom.eigenmaps.toy import projector, train_views
 
 LOG = logging.getLogger("repgeom.eigenmaps.graph")
 GRAPHS = ("sbm", "karate")
@@ -244,7 +244,6 @@ def graph_claims(metrics, *, min_alignment: float, min_ari: float, scale) -> lis
             vals = sub[sub.metric == metric].sort_values("seed")["value"].to_numpy()
             row = evaluate_claim(
                 claim_id="E4",
-                paper=PAPER,
                 statement=statement,
                 metric=metric,
                 values=vals,

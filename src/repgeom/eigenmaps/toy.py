@@ -283,9 +283,6 @@ def circle_function_rows(res: dict, method: str, seed: int, points: int) -> list
     return rows
 
 
-PAPER = "Deng et al. 2022"
-
-
 def toy_claims(metrics, *, min_alignment: float, max_eigenvalue_error: float, scale) -> list:
     """E1 rows: ordered recovery of the Fourier modes with stop-gradient, eigenvalue
     estimates against exp(-m^2 s^2), and the ablation (order lost without stop-gradient)."""
@@ -326,7 +323,6 @@ def toy_claims(metrics, *, min_alignment: float, max_eigenvalue_error: float, sc
     for variant, statement, method, metric, direction, threshold in specs:
         row = evaluate_claim(
             claim_id="E1",
-            paper=PAPER,
             statement=statement,
             metric=f"{metric} ({method})",
             values=values(method, metric),

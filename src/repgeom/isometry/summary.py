@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from repgeom.claims import evaluate_claim
+from repgeom.stats import spearman
 
-PAPER = "Beshkov, Verhellen, Lepperød 2022 (arXiv 2211.01236)"
 STAGE = "isometry"
 
 
@@ -31,22 +28,13 @@ def accuracy_drop_points(df: pd.DataFrame, dataset: str, reference_beta: float) 
     return (100.0 * (paired[float(reference_beta)] - paired[0.0])).to_numpy()
 
 
-def beta_rank_correlation(
-    df: pd.DataFrame, dataset: str, metric: str = "within_class_correlation", log=None
-) -> np.ndarray:
-    """Per seed: Spearman correlation between beta and ``metric`` over the sweep. A seed
-    whose metric does not vary at all counts as 0 (no rise)."""
+def beta_rank_correlation(df: pd.DataFrame, dataset: str, metric: str = "within_class_correlation"):
+    """Per seed: Spearman correlation between beta and ``metric`` over the sweep (NaN
+    when the metric does not vary: repgeom.stats' policy, the claim is then invalid)."""
     table = _values(df, dataset, metric).dropna(axis=0)
-    out = []
-    for seed, row in table.iterrows():
-        rho = stats.spearmanr(row.index.to_numpy(dtype=float), row.to_numpy()).statistic
-        if not np.isfinite(rho):
-            (log or logging.getLogger(__name__)).warning(
-                "%s seed %s: %s constant over beta; Spearman taken as 0", dataset, seed, metric
-            )
-            rho = 0.0
-        out.append(float(rho))
-    return np.asarray(out)
+    return np.asarray(
+        [spearman(row.index.to_numpy(dtype=float), row.to_numpy()) for _, row in table.iterrows()]
+    )
 
 
 def isometry_claims(
@@ -56,7 +44,6 @@ def isometry_claims(
     scales: dict[str, dict],
     i1_threshold: float,
     i2_threshold: float,
-    log=None,
 ) -> list[dict]:
     """Claims I1 and I2 for every dataset in ``reference_betas`` (claim ids stay I1/I2;
     the dataset is an extra column and part of the scale)."""
@@ -65,7 +52,6 @@ def isometry_claims(
         scale = {"dataset": dataset, **scales[dataset]}
         i1 = evaluate_claim(
             claim_id="I1",
-            paper=PAPER,
             statement=(
                 f"clean accuracy with the isometry term (beta={ref:g}) stays within about 1 "
                 "point of plain cross-entropy (beta=0)"
@@ -78,10 +64,9 @@ def isometry_claims(
         )
         i2 = evaluate_claim(
             claim_id="I2",
-            paper=PAPER,
             statement="within-class distance preservation rises with beta",
             metric="Spearman(beta, within-class corr(input, representation distances)), per seed",
-            values=beta_rank_correlation(df, dataset, log=log),
+            values=beta_rank_correlation(df, dataset),
             threshold=i2_threshold,
             direction=">",
             scale=scale,

@@ -17,12 +17,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
 from repgeom.claims import evaluate_claim
 from repgeom.lsh.models import embed_all
-
-PAPER = "Dikkala, Kaplun, Panigrahy 2021 (arXiv 2103.06875)"
+from repgeom.stats import spearman
 
 
 def invariance_ratio(emb: torch.Tensor) -> dict:
@@ -86,14 +84,6 @@ def one_shot_accuracy(
         correct += int(((pred == truth[None]) & valid).sum())
         total += int(valid.sum())
     return correct / total
-
-
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman rank correlation; 0 when either side is constant (no trend)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return 0.0
-    return float(stats.spearmanr(x, y).statistic)
 
 
 def _methods(models: Mapping[int, torch.nn.Module], untrained: torch.nn.Module):
@@ -224,7 +214,8 @@ def l3_statistic(g: pd.DataFrame, c_max: float) -> float:
     acc = g[g.metric == "oneshot_accuracy"]
     trained = acc[acc.method == "trained"].groupby("C")["value"].mean()
     baseline = max(acc[acc.method == m]["value"].mean() for m in ("raw", "untrained"))
-    return min(trained[c_max] - baseline, spearman(trained.index, trained.values))
+    # np.minimum, not min(): an undefined Spearman (NaN) must stay NaN (repgeom.stats).
+    return float(np.minimum(trained[c_max] - baseline, spearman(trained.index, trained.values)))
 
 
 def lsh_claims(
@@ -249,7 +240,6 @@ def lsh_claims(
         claims += [
             evaluate_claim(
                 claim_id=f"L1-{kind}",
-                paper=PAPER,
                 statement=(
                     f"{kind} manifolds: the trained embedding is close to theta-invariant: on "
                     "unseen manifolds at the largest C, its within/overall mean pairwise "
@@ -264,7 +254,6 @@ def lsh_claims(
             ),
             evaluate_claim(
                 claim_id=f"L2-{kind}",
-                paper=PAPER,
                 statement=(
                     f"{kind} manifolds: the sign-hash collision probability of trained "
                     "embeddings (largest C) between pairs of manifolds falls with ||dgamma||: "
@@ -279,7 +268,6 @@ def lsh_claims(
             ),
             evaluate_claim(
                 claim_id=f"L3-{kind}",
-                paper=PAPER,
                 statement=(
                     f"{kind} manifolds: one-shot accuracy on unseen manifolds (mean over N-way "
                     "settings) beats both baselines and rises with C: per seed, min(trained "

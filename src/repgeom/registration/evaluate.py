@@ -13,7 +13,6 @@ import torch
 from repgeom.claims import evaluate_claim
 
 STAGE = "registration"
-PAPER = "Charpiat et al. 2019 (Input Similarity from the Neural Network Perspective)"
 R1_STATEMENT = (
     "a network trained on noisy displacement labels predicts the true displacement far "
     "better than its labels: rmse(prediction vs truth on held-out scenes) / rmse(training "
@@ -82,7 +81,6 @@ def r1_claims(metrics: pd.DataFrame, *, max_ratio: float, scale: dict) -> list[d
     for (noise, sigma), group in df.groupby(["noise", "sigma"], sort=True):
         row = evaluate_claim(
             claim_id="R1",
-            paper=PAPER,
             statement=R1_STATEMENT,
             metric="ratio: rmse_pred(test) / rmse_label(train)",
             values=group.sort_values("seed")["value"].to_numpy(),

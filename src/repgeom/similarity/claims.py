@@ -8,8 +8,6 @@ import pandas as pd
 from repgeom.claims import evaluate_claim
 from repgeom.similarity.toy import log_frequency_slope
 
-PAPER = "Charpiat et al. 2019 (Input Similarity from the Neural Network Perspective)"
-
 
 def _rows(metrics: pd.DataFrame, metric: str, **where) -> pd.DataFrame:
     df = metrics[metrics["metric"] == metric]
@@ -54,7 +52,6 @@ def similarity_claims(
         claims.append(
             evaluate_claim(
                 claim_id="S1",
-                paper=PAPER,
                 statement="the density N_S of similar samples falls as the toy's frequency rises",
                 metric="slope of log mean N_S vs log2 f",
                 values=values,
@@ -90,7 +87,6 @@ def similarity_claims(
                 continue
             row = evaluate_claim(
                 claim_id=cid,
-                paper=PAPER,
                 statement=statement,
                 metric=label,
                 values=vals,
@@ -106,7 +102,6 @@ def similarity_claims(
             continue
         row = evaluate_claim(
             claim_id="S4",
-            paper=PAPER,
             statement="the similarity-enforcing term speeds up early training on MNIST",
             metric=f"steps to {target_accuracy:g} val. accuracy, baseline minus {variant}",
             values=vals,

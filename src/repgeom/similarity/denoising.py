@@ -14,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
 
 def denoising_from_gram(
@@ -43,20 +42,6 @@ def measured_ratio(pred: torch.Tensor, true: torch.Tensor, labels: torch.Tensor)
     if not float(noise_rms) > 0:
         raise ValueError("measured_ratio: the labels carry no noise (sigma = 0), no ratio")
     return {"error": err, "noise_rms": float(noise_rms), "ratio": err / noise_rms}
-
-
-def spearman(x, y) -> float:
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return float(stats.spearmanr(x, y).statistic)
-
-
-def pearson(x, y) -> float:
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return float(stats.pearsonr(x, y).statistic)
 
 
 def bin_by_density(samples: pd.DataFrame, n_bins: int) -> pd.DataFrame:

@@ -22,8 +22,6 @@ from repgeom.similarity.denoising import (
     denoising_from_gram,
     log_slope,
     measured_ratio,
-    pearson,
-    spearman,
 )
 from repgeom.similarity.kernel import (
     density_from_features,
@@ -34,6 +32,7 @@ from repgeom.similarity.kernel import (
     similarity_from_gram,
     top_k_similar,
 )
+from repgeom.stats import pearson, spearman
 
 
 @torch.no_grad()
