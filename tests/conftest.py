@@ -105,3 +105,18 @@ def toy_registry():
     from repgeom.registry import parse_registry
 
     return parse_registry(TOY_REGISTRY)
+
+
+def merged_config(*presets) -> dict:
+    """config.yaml with the given preset files merged on top, schema defaults filled: the
+    configuration a run with ``--configfile <presets>`` sees."""
+    import yaml
+    from snakemake.utils import update_config
+
+    from repgeom.config import fill_defaults, load_schema
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    for preset in presets:
+        update_config(config, yaml.safe_load(Path(preset).read_text()))
+    fill_defaults(config, load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    return config

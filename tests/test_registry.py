@@ -1,13 +1,8 @@
 """The claims registry: declared once, expanded into the cases a config expects."""
 
-from pathlib import Path
-
 import pytest
-import yaml
-from conftest import REPO, TOY_CONFIG
-from snakemake.utils import update_config
+from conftest import REPO, TOY_CONFIG, merged_config
 
-from repgeom.config import fill_defaults, load_schema
 from repgeom.registry import case_key, expected_cases, expected_rows, load_registry
 
 
@@ -38,17 +33,9 @@ def test_unknown_config_key_is_named(toy_registry):
         expected_cases(toy_registry.claims["X1"], {"alpha": {}})
 
 
-def real_config(*presets):
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    for preset in presets:
-        update_config(config, yaml.safe_load(Path(preset).read_text()))
-    fill_defaults(config, load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml"))
-    return config
-
-
 def test_real_registry_matches_the_default_run():
     registry = load_registry()
-    config = real_config()
+    config = merged_config()
     rows = expected_rows(config, config["stages"], registry)
     ids = {r[1] for r in rows}
     assert ids == set("R1 S1 S2 S3 S4 E1 E2 E3 E4 I1 I2 I3 I4 L1 L2 L3".split())
@@ -67,5 +54,5 @@ def test_real_registry_matches_the_default_run():
 
 @pytest.mark.parametrize("preset", ["smoke.yaml", "paper.yaml"])
 def test_real_registry_expands_under_every_preset(preset):
-    config = real_config(REPO / "workflow" / "configs" / preset)
+    config = merged_config(REPO / "workflow" / "configs" / preset)
     assert expected_rows(config, config["stages"])

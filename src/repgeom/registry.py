@@ -42,6 +42,14 @@ class ClaimSpec:
     gates: tuple[str, ...] = ()
     paper_value: str = ""
     paper_source: str = ""
+    paper_data: dict = field(default_factory=dict)  # the paper's numbers, for figures
+
+    def paper_note(self) -> str:
+        """ "Paper (source): value" for a figure caption or annotation; "" without one."""
+        if not self.paper_value:
+            return ""
+        source = f" ({self.paper_source})" if self.paper_source else ""
+        return f"Paper{source}: {self.paper_value}"
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,7 @@ def parse_registry(raw: Mapping) -> Registry:
             gates=tuple(c.get("gates") or ()),
             paper_value=" ".join(str(c.get("paper_value", "")).split()),
             paper_source=str(c.get("paper_source", "")),
+            paper_data=dict(c.get("paper_data") or {}),
         )
     return Registry(papers=papers, claims=claims)
 

@@ -16,6 +16,7 @@ import seaborn as sns
 
 from repgeom.figures import save_figure
 from repgeom.metrics import summarize
+from repgeom.registry import load_registry
 
 LABELS = {
     "neuralef": "NeuralEF",
@@ -103,6 +104,9 @@ def plot_probe(metrics: pd.DataFrame, path: str | os.PathLike) -> None:
         ax.set(title=titles[metric], ylabel="test accuracy (%)", ylim=(max(0.0, low - 5), 100))
         ax.tick_params(axis="x", labelsize=8)
     fig.suptitle("Frozen backbone features (bars: mean, 95% CI; dots: seeds)")
+    # The paper's numbers are ImageNet / ResNet-50: the ordering compares, not the level.
+    note = load_registry().claim("E2").paper_note()
+    fig.text(0.5, -0.02, f"{note} (not comparable in level)", ha="center", fontsize=7, wrap=True)
     fig.tight_layout()
     save_figure(fig, path)
 

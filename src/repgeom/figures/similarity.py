@@ -10,6 +10,8 @@ grid, the small file of retrieved inputs), never from a model:
 
 from __future__ import annotations
 
+import math
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -17,6 +19,7 @@ import seaborn as sns
 from matplotlib.ticker import NullFormatter
 
 from repgeom.figures import save_figure
+from repgeom.registry import load_registry
 
 VARIANT_LABELS = {
     "baseline": "baseline (cross-entropy)",
@@ -235,8 +238,24 @@ def plot_training(curves: pd.DataFrame, metrics: pd.DataFrame, target: float, pa
     )
     axes[2].set(xlabel="", ylabel=f"steps to {target:.0%} val. accuracy", title="S4")
     axes[2].tick_params(axis="x", labelsize=7, rotation=15)
+    _paper_steps(axes[0], axes[2], target)
     fig.suptitle("Similarity-enforcing term on same-class pairs: both signs against the baseline")
+    fig.text(0.5, -0.1, load_registry().claim("S4").paper_note(), ha="center", fontsize=8)
     save_figure(fig, path)
+
+
+def _paper_steps(curve_ax, steps_ax, target: float) -> None:
+    """The paper's steps to its target accuracy (registry paper_data), where the target
+    is the same as ours: points on the curves, dashed levels on the steps panel."""
+    data = load_registry().claim("S4").paper_data
+    if not data or not math.isclose(float(data["target_accuracy"]), target):
+        return
+    for (name, step), marker in zip(data["steps_to_target"].items(), "ov", strict=False):
+        label = f"paper: {name.replace('_', ' ')}"
+        curve_ax.plot([step], [target], marker=marker, color="k", ls="none", label=label)
+        steps_ax.axhline(step, color="0.4", ls="--", lw=0.8)
+        steps_ax.annotate(label, (0.02, step), xycoords=("axes fraction", "data"), fontsize=7)
+    curve_ax.legend(fontsize=7)
 
 
 def draw_all(inputs: dict, outputs: dict, *, target_accuracy: float) -> None:
