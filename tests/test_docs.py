@@ -222,6 +222,9 @@ def test_conda_env_installs_repgeom_from_this_checkout(tmp_path, monkeypatch):
 
 def test_license_file_matches_pyproject():
     assert PYPROJECT["project"]["license"] == "MIT"
+    # A license string (PEP 639) needs setuptools 77; older ones refuse to build.
+    (setuptools,) = [Requirement(r) for r in PYPROJECT["build-system"]["requires"]]
+    assert not setuptools.specifier.contains("76.9")
     text = (REPO / "LICENSE").read_text()
     assert text.startswith("MIT License")
     assert "Copyright (c) 2026 the repgeom authors" in text
