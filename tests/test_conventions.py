@@ -1,5 +1,6 @@
-"""Workflow conventions every stage must keep (DESIGN.md): each rule logs and
-benchmarks, and scripts get hyperparameters through params, never the config."""
+"""Workflow conventions every stage must keep (docs/design.md: Rule and script
+conventions): each rule logs and benchmarks, and scripts get hyperparameters through
+params, never the config."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ import yaml
 
 MIRROR_ENV = "REPGEOM_DATA_MIRROR"
 MIRROR_CONFIG_KEY = "data_mirror"
+ROOT_ENV = "REPGEOM_ROOT"  # the checkout, for envs/repgeom.yaml
 
 
 class ConfigError(ValueError):
@@ -95,7 +96,10 @@ def resolve_mirror(config_value: str | None) -> str | None:
 
 def expose_to_jobs(src_dir: str | os.PathLike) -> None:
     """Put the library on PYTHONPATH for every job this Snakemake process starts,
-    so rule scripts import it from a bare checkout too (e.g. in a --sdm conda
-    env); cluster jobs re-read the Snakefile and so call this again."""
+    so rule scripts import this checkout's code even from a Python without repgeom
+    installed; cluster jobs re-read the Snakefile and so call this again. Also name
+    the checkout in REPGEOM_ROOT, from which envs/repgeom.yaml installs the library
+    into the --sdm conda env."""
     paths = [str(src_dir)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    os.environ[ROOT_ENV] = str(Path(src_dir).resolve().parent)

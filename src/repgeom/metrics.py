@@ -1,4 +1,4 @@
-"""Tidy metrics tables (one row per measurement). The required columns
+"""Tidy metrics tables (docs/design.md: Tidy metric tables). The required columns
 identify a measurement; every other column is a parameter (beta, sigma, ...)."""
 
 from __future__ import annotations

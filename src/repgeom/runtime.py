@@ -1,5 +1,5 @@
 """Seeding, determinism and device selection: the same seed on the same device
-gives the same numbers (DESIGN: conventions)."""
+gives the same numbers (docs/design.md: Random streams and seeding)."""
 
 from __future__ import annotations
 

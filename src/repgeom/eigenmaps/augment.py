@@ -5,7 +5,7 @@ grayscale and Gaussian blur, all as tensor operations over the whole batch on it
 Every random number is drawn on the CPU from an explicit ``torch.Generator`` and then
 moved to the images' device, so the same generator state gives the same views on every
 device, and no per-sample Python or PIL round trip stands between the data and the model
-(DESIGN: hot loops stay in tensors)."""
+(docs/design.md: Tensors on the device)."""
 
 from __future__ import annotations
 
