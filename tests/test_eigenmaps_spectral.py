@@ -13,12 +13,14 @@ import pytest
 import torch
 from conftest import SMOKE, run_snakemake
 
+from repgeom.eigenmaps.gates import loss_tenths, models_training_gate, step_loss_rows
 from repgeom.eigenmaps.graph import (
     build_graph,
     cluster_scores,
     edge_sampler,
     exact_spectrum,
     graph_claims,
+    graph_metric_rows,
     rayleigh_quotients,
     run_graph,
     subspace_scores,
@@ -85,7 +87,7 @@ def test_toy_recovers_ordered_fourier_modes_on_a_tiny_budget(one_thread):
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
     model = circle_net(32, 3)
-    train_views(
+    losses = train_views(
         model,
         lambda _s: sample_views(128, 0.5, gen, CPU),
         steps=200,
@@ -96,6 +98,9 @@ def test_toy_recovers_ordered_fourier_modes_on_a_tiny_budget(one_thread):
     )
     res = evaluate_circle(model, jitter=0.5, grid=256, n_pairs=8192, generator=gen, device=CPU)
     assert [g["alignment"] for g in res["groups"]] == pytest.approx([1, 1], abs=0.05)
+    # every step's loss comes back; the (negative) NeuralEF loss fell: the training gate
+    first, last = loss_tenths(losses)
+    assert len(losses) == 200 and last < first < 0
     np.testing.assert_allclose(res["eigenvalues"], res["exact_eigenvalues"], atol=0.05)
 
 
@@ -122,6 +127,12 @@ def test_run_circle_tables_and_bad_input(one_thread):
     assert set(df.method) == {"neuralef", "neuralef_no_stop_grad"}
     assert (df.metric == "eigenvalue").sum() == 2 * 3
     assert len(functions) == 2 * 3 * 16
+    steps = df[df.metric == "step_loss"]  # the training gate's curves: every step, per method
+    assert steps.groupby("method")["step"].apply(list).to_dict() == {
+        m: [1, 2, 3, 4, 5] for m in ("neuralef", "neuralef_no_stop_grad")
+    }
+    final = df[df.metric == "final_loss"].set_index("method")["value"]
+    assert steps[steps.step == 5].set_index("method")["value"].to_dict() == final.to_dict()
     with pytest.raises(ValueError, match="jitter"):
         run_circle(**{**TINY_CIRCLE, "jitter": 0.0})
 
@@ -191,12 +202,23 @@ def test_run_graph_recovers_karate_eigenvectors(one_thread):
     assert res["subspace_alignment"] > 0.95
     assert res["ari_learned_spectral"] == pytest.approx(1.0)
     np.testing.assert_allclose(res["eigenvalues"], res["exact_eigenvalues"], atol=0.03)
+    rows = pd.DataFrame(graph_metric_rows("karate", res, 0))
+    assert (rows.metric == "step_loss").sum() == KARATE["steps"]
+    assert models_training_gate(rows, ["neuralef"], 0.0).passed
     with pytest.raises(ValueError, match="number of clusters"):
         tiny = {**KARATE, "n_outputs": 1, "hidden": 8, "steps": 1, "batch_size": 8, "lr": 1e-3}
         run_graph("karate", **tiny, generator=torch.Generator().manual_seed(0))
 
 
-def _toy_table(ordered, unordered, errors):
+FALLING, FLAT = [-1.0] * 5 + [-3.0] * 5, [-1.0] * 10  # NeuralEF losses are negative
+
+
+def _curves(curve, **base):
+    """step_loss rows of one model (10 steps)."""
+    return step_loss_rows(curve, stage="eigenmaps", **base)
+
+
+def _toy_table(ordered, unordered, errors, no_stop_grad_curve=FALLING):
     rows = []
     for seed, (a, b, e) in enumerate(zip(ordered, unordered, errors, strict=True)):
         rows += [
@@ -209,47 +231,89 @@ def _toy_table(ordered, unordered, errors):
             },
             {"method": "neuralef", "seed": seed, "metric": "eigenvalue_max_error", "value": e},
         ]
+        rows += _curves(FALLING, method="neuralef", seed=seed)
+        rows += _curves(no_stop_grad_curve, method="neuralef_no_stop_grad", seed=seed)
     return pd.DataFrame(rows)
 
 
+def _toy_claims(table):
+    rows = toy_claims(
+        table, min_alignment=0.9, max_eigenvalue_error=0.05, min_loss_drop=0.0, scale="test"
+    )
+    return {r["variant"]: r for r in rows}
+
+
 def test_toy_claims_verdicts():
-    table = _toy_table([0.99, 0.98, 0.995], [0.3, 0.5, 0.4], [0.01, 0.02, 0.015])
-    rows = {
-        r["variant"]: r
-        for r in toy_claims(table, min_alignment=0.9, max_eigenvalue_error=0.05, scale="test")
-    }
+    rows = _toy_claims(_toy_table([0.99, 0.98, 0.995], [0.3, 0.5, 0.4], [0.01, 0.02, 0.015]))
     assert {v: r["verdict"] for v, r in rows.items()} == {
         "ordered_modes": "reproduced",
         "eigenvalues": "reproduced",
         "no_stop_grad": "reproduced",
     }
     assert all(r["claim_id"] == "E1" and r["n_seeds"] == 3 for r in rows.values())
-    table = _toy_table([0.5, 0.45, 0.52], [0.95, 0.97, 0.96], [0.2, 0.25, 0.3])
-    rows = toy_claims(table, min_alignment=0.9, max_eigenvalue_error=0.05, scale="test")
-    assert {r["verdict"] for r in rows} == {"not reproduced"}
+    # (-1 - -3) / |-1| = 2 for every model; the gate is reported with the verdict
+    assert all(r["gate_status"] == "pass" for r in rows.values())
+    assert "training (relative loss drop" in rows["eigenvalues"]["gates"]
+    assert "= 2, needs > 0: pass" in rows["eigenvalues"]["gates"]
+    rows = _toy_claims(_toy_table([0.5, 0.45, 0.52], [0.95, 0.97, 0.96], [0.2, 0.25, 0.3]))
+    assert {r["verdict"] for r in rows.values()} == {"not reproduced"}
 
 
-def test_graph_claims_per_graph():
+def test_toy_claims_of_an_untrained_network_are_invalid():
+    # The no-stop-gradient networks' loss did not fall: the ablation's "order lost" would
+    # measure an untrained network, so that row is invalid; the others keep their verdicts.
+    table = _toy_table([0.99, 0.98, 0.995], [0.3, 0.5, 0.4], [0.01, 0.02, 0.015], FLAT)
+    rows = _toy_claims(table)
+    assert rows["no_stop_grad"]["verdict"] == "invalid"
+    assert rows["no_stop_grad"]["reason"].startswith("training (")
+    assert "= 0, needs > 0: FAIL" in rows["no_stop_grad"]["reason"]
+    assert rows["ordered_modes"]["verdict"] == rows["eigenvalues"]["verdict"] == "reproduced"
+    # No loss rows at all: the gate is not measured, never passed
+    rows = _toy_claims(table[table.metric != "step_loss"])
+    assert {r["verdict"] for r in rows.values()} == {"invalid"}
+    assert all("= nan" in r["reason"] for r in rows.values())
+
+
+def _graph_table(karate_curve=FALLING):
     rows = []
     for g, (sub, ari) in {"sbm": (0.99, 1.0), "karate": (0.5, 0.2)}.items():
         for seed, noise in enumerate([0.0, 0.01, -0.01]):
+            base = {"graph": g, "method": "neuralef", "seed": seed}
             rows += [
-                {"graph": g, "seed": seed, "metric": "subspace_alignment", "value": sub + noise},
-                {
-                    "graph": g,
-                    "seed": seed,
-                    "metric": "ari_learned_spectral",
-                    "value": ari - abs(noise),
-                },
+                {**base, "metric": "subspace_alignment", "value": sub + noise},
+                {**base, "metric": "ari_learned_spectral", "value": ari - abs(noise)},
             ]
-    claims = graph_claims(pd.DataFrame(rows), min_alignment=0.9, min_ari=0.9, scale="test")
-    verdicts = {(r["dataset"], r["variant"]): r["verdict"] for r in claims}
+            rows += _curves(karate_curve if g == "karate" else FALLING, **base)
+    return pd.DataFrame(rows)
+
+
+def _graph_verdicts(table):
+    claims = graph_claims(table, min_alignment=0.9, min_ari=0.9, min_loss_drop=0.0, scale="t")
+    return {(r["dataset"], r["variant"]): r for r in claims}
+
+
+def test_graph_claims_per_graph():
+    verdicts = {k: r["verdict"] for k, r in _graph_verdicts(_graph_table()).items()}
     assert verdicts == {
         ("sbm", "subspace"): "reproduced",
         ("sbm", "clusters"): "reproduced",
         ("karate", "subspace"): "not reproduced",
         ("karate", "clusters"): "not reproduced",
     }
+
+
+def test_graph_claims_of_an_untrained_network_are_invalid():
+    # karate's networks got worse (loss rose): its rows are invalid, sbm's keep verdicts
+    rows = _graph_verdicts(_graph_table(karate_curve=[-3.0] * 5 + [-1.0] * 5))
+    assert {k: r["verdict"] for k, r in rows.items()} == {
+        ("sbm", "subspace"): "reproduced",
+        ("sbm", "clusters"): "reproduced",
+        ("karate", "subspace"): "invalid",
+        ("karate", "clusters"): "invalid",
+    }
+    reason = rows[("karate", "clusters")]["reason"]
+    assert "training (" in reason and "worst of 3 models" in reason
+    assert "= -0.6667, needs > 0: FAIL" in reason  # (-3 - -1) / |-3|
 
 
 @pytest.mark.slow
@@ -268,8 +332,10 @@ def test_smoke_workflow_spectral(smoke_dag, tmp_path):
     toy = pd.read_csv(tmp_path / "results/eigenmaps/toy/claims.csv")
     assert sorted(toy["variant"]) == ["eigenvalues", "no_stop_grad", "ordered_modes"]
     assert (toy["claim_id"] == "E1").all() and toy["mean"].notna().all()
+    assert toy["gates"].str.startswith("training (").all()  # measured, pass or fail
     graph = pd.read_csv(tmp_path / "results/eigenmaps/graph/claims.csv")
     assert (graph["claim_id"] == "E4").all() and set(graph["dataset"]) == {"sbm", "karate"}
+    assert graph["gates"].str.startswith("training (").all()
     metrics = pd.read_csv(tmp_path / "results/eigenmaps/toy/metrics.csv")
     eig = metrics[(metrics.metric == "eigenvalue") & (metrics.method == "neuralef")]
     assert sorted(eig["output"]) == [1, 2, 3, 4, 5] and eig["value"].between(-1, 1.01).all()

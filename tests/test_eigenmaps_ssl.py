@@ -10,8 +10,15 @@ import pytest
 import torch
 
 from repgeom.eigenmaps.augment import AugmentConfig, augment, gaussian_blur
-from repgeom.eigenmaps.evaluate import ssl_claims
-from repgeom.eigenmaps.models import build_model, load_model, save_model, to_training_layout
+from repgeom.eigenmaps.evaluate import evaluate_random_init, ssl_claims
+from repgeom.eigenmaps.gates import RANDOM_INIT, step_loss_rows
+from repgeom.eigenmaps.models import (
+    build_model,
+    initial_model,
+    load_model,
+    save_model,
+    to_training_layout,
+)
 from repgeom.eigenmaps.retrieval import (
     average_precision_at,
     code_lengths,
@@ -238,6 +245,44 @@ def test_pretrain_is_finite_and_reproducible(method, one_thread):
     assert history3[0]["loss"] != history[0]["loss"]
     if method == "neuralef":
         assert len(history[-1]["eigenvalues"]) == 8
+    # every step's loss (40 images, batches of 16: 3 steps an epoch), the epoch's mean
+    for h in history:
+        assert len(h["step_losses"]) == 3
+        assert sum(h["step_losses"]) / 3 == pytest.approx(h["loss"], rel=1e-5)
+
+
+SPEC = {"arch": "cnn", "widths": [4, 8], "strides": [2, 2], "feature_dim": 16,
+        "proj_hidden": 8, "proj_dim": 8}  # fmt: skip
+
+
+def test_initial_model_is_the_seeds_starting_point():
+    a, b = initial_model(SPEC, 1, 28, seed=3), initial_model(SPEC, 1, 28, seed=3)
+    other = initial_model(SPEC, 1, 28, seed=4)
+    state, again = a.state_dict(), b.state_dict()
+    assert all(torch.equal(state[k], again[k]) for k in state)
+    assert not torch.equal(state["projector.0.weight"], other.state_dict()["projector.0.weight"])
+    assert a.backbone.out_dim == 16 and a(torch.rand(2, 1, 28, 28)).shape == (2, 8)
+
+
+def test_random_init_eval_writes_one_probe_row():
+    # Two classes told apart by brightness: an untrained backbone's features show it.
+    g = gen(0)
+    labels = torch.arange(60) % 2
+    imgs = torch.rand(60, 1, 28, 28, generator=g) * 100 + 150 * labels[:, None, None, None]
+    data = {
+        "train_images": imgs[:40].to(torch.uint8),
+        "train_labels": labels[:40],
+        "test_images": imgs[40:].to(torch.uint8),
+        "test_labels": labels[40:],
+    }
+    rows = evaluate_random_init(initial_model(SPEC, 1, 28, seed=0), data, 0, probe_max_iter=20)
+    assert len(rows) == 1
+    row = rows[0]
+    assert {k: row[k] for k in ("stage", "method", "seed", "metric")} == {
+        "stage": "eigenmaps", "method": RANDOM_INIT, "seed": 0, "metric": "probe_accuracy"
+    }  # fmt: skip
+    # an accuracy (%) over the 20 test images, above chance (80 % here)
+    assert row["value"] % 5 == 0 and 60 < row["value"] <= 100
 
 
 @pytest.fixture
@@ -251,7 +296,13 @@ def one_thread():
 # ------------------------------------------------------------------- claims
 
 
-def _metrics(ret_nef, ret_rand, ret_base, probe_nef, probe_base):
+FALLING, FLAT = [2.0] * 5 + [1.0] * 5, [2.0] * 10
+
+
+def _metrics(ret_nef, ret_rand, ret_base, probe_nef, probe_base, floor=50.0, curves=None):
+    """Two methods and the random-init floor over 3 seeds; ``curves``: the step losses of
+    a method (default falling)."""
+    curves = curves or {}
     rows = []
     for seed in range(3):
         for method, ret, probe in (
@@ -265,23 +316,33 @@ def _metrics(ret_nef, ret_rand, ret_base, probe_nef, probe_base):
                 {"method": method, "seed": seed, "metric": "map", "k": 2, "variant": "prefix",
                  "value": 0.8 * (ret + 0.01 * seed)},
             ]  # fmt: skip
+            rows += step_loss_rows(curves.get(method, FALLING), method=method, seed=seed)
         rows.append({"method": "neuralef", "seed": seed, "metric": "map", "k": 2,
                      "variant": "random", "value": 0.8 * (ret_rand + 0.01 * seed)})  # fmt: skip
+        rows.append({"method": RANDOM_INIT, "seed": seed, "metric": "probe_accuracy",
+                     "value": floor + seed})  # fmt: skip
     return pd.DataFrame(rows).assign(stage="eigenmaps")
 
 
-def test_ssl_claims_verdicts():
-    df = _metrics(ret_nef=0.98, ret_rand=0.6, ret_base=0.7, probe_nef=95.0, probe_base=95.5)
+def _claims(df, methods=("neuralef", "barlow")):
     claims = ssl_claims(
         df,
+        methods=list(methods),
         full=32,
         fraction=16,
         e2_min_difference=-1.0,
         e3_min_retention=0.95,
         e3_min_margin=0.0,
+        min_loss_drop=0.0,
+        min_probe_over_random_init=0.0,
         scale={"seeds": 3},
     )
-    by = {c["variant"]: c for c in claims}
+    return {c["variant"]: c for c in claims}
+
+
+def test_ssl_claims_verdicts():
+    df = _metrics(ret_nef=0.98, ret_rand=0.6, ret_base=0.7, probe_nef=95.0, probe_base=95.5)
+    by = _claims(df)
     assert set(by) == {"vs_best_baseline", "retention", "vs_random_subsets", "vs_barlow"}
     assert by["vs_best_baseline"]["mean"] == pytest.approx(-0.5)
     assert by["vs_best_baseline"]["verdict"] == "reproduced"  # -0.5 every seed: no CI width
@@ -289,20 +350,49 @@ def test_ssl_claims_verdicts():
     assert by["retention"]["verdict"] == "reproduced"
     assert by["vs_random_subsets"]["mean"] == pytest.approx(0.38)
     assert by["vs_barlow"]["verdict"] == "reproduced"
+    assert {c["gate_status"] for c in by.values()} == {"pass"}
+    # E2 compares both methods: its probe gate is the worse one (neuralef, 95 - 50 points)
+    assert "probe_above_random_init (" in by["vs_best_baseline"]["gates"]
+    assert "= 45, needs > 0: pass" in by["vs_best_baseline"]["gates"]
     bad = _metrics(ret_nef=0.5, ret_rand=0.6, ret_base=0.7, probe_nef=90.0, probe_base=95.0)
-    claims = ssl_claims(
-        bad,
-        full=32,
-        fraction=16,
-        e2_min_difference=-1.0,
-        e3_min_retention=0.95,
-        e3_min_margin=0.0,
-        scale={"seeds": 3},
-    )
-    assert {c["verdict"] for c in claims} == {"not reproduced"}
+    assert {c["verdict"] for c in _claims(bad).values()} == {"not reproduced"}
     with pytest.raises(ValueError, match="neuralef"):
-        ssl_claims(df[df.method != "neuralef"], full=32, fraction=16, e2_min_difference=-1,
-                   e3_min_retention=0.95, e3_min_margin=0, scale={})  # fmt: skip
+        _claims(df[df.method != "neuralef"])
+    with pytest.raises(ValueError, match="random_init"):
+        _claims(df, methods=("neuralef", RANDOM_INIT))
+
+
+def test_random_init_is_a_floor_not_a_baseline():
+    # A floor above every method would be the "best baseline" if it were one
+    df = _metrics(ret_nef=0.98, ret_rand=0.6, ret_base=0.7, probe_nef=95.0, probe_base=95.5,
+                  floor=99.0)  # fmt: skip
+    by = _claims(df)
+    assert set(by) == {"vs_best_baseline", "retention", "vs_random_subsets", "vs_barlow"}
+    assert by["vs_best_baseline"]["mean"] == pytest.approx(-0.5)  # vs barlow, not the floor
+    # ... and every method is below it: every row is invalid with the measured gap
+    assert {c["verdict"] for c in by.values()} == {"invalid"}
+    reason = by["vs_best_baseline"]["reason"]
+    assert reason.startswith("probe_above_random_init (") and "= -4, needs > 0: FAIL" in reason
+
+
+def test_ssl_claims_of_an_untrained_method_are_invalid():
+    # barlow's pretraining loss did not fall: the rows comparing with it are invalid,
+    # NeuralEF's own rows (retention, random subsets) keep their verdicts
+    df = _metrics(ret_nef=0.98, ret_rand=0.6, ret_base=0.7, probe_nef=95.0, probe_base=95.5,
+                  curves={"barlow": FLAT})  # fmt: skip
+    by = _claims(df)
+    assert {v: c["verdict"] for v, c in by.items()} == {
+        "vs_best_baseline": "invalid",
+        "vs_barlow": "invalid",
+        "retention": "reproduced",
+        "vs_random_subsets": "reproduced",
+    }
+    assert by["vs_barlow"]["reason"].startswith("training (")
+    assert "worst of 6 models (neuralef, barlow)) = 0, needs > 0: FAIL" in by["vs_barlow"]["reason"]
+    # no random-init rows at all: the probe gate is not measured, so nothing gets a verdict
+    no_floor = _claims(df[df.method != RANDOM_INIT])
+    assert {c["verdict"] for c in no_floor.values()} == {"invalid"}
+    assert "probe_above_random_init" in no_floor["retention"]["reason"]
 
 
 # ------------------------------------------------------------------- workflow
@@ -316,9 +406,20 @@ def test_eigenmaps_stage_smoke_run(smoke_dag):
     e3 = claims[claims.claim_id == "E3"]
     assert {"retention", "vs_random_subsets", "vs_barlow", "vs_simclr"} == set(e3["variant"])
     assert claims["mean"].notna().all()
+    # every row reports its gates (smoke models may fail them: then invalid, with the value)
+    assert claims["gates"].str.startswith("training (").all()
+    ssl = claims[claims.claim_id.isin(["E2", "E3"])]
+    assert ssl["gates"].str.contains("probe_above_random_init (", regex=False).all()
+    invalid = claims[claims.verdict == "invalid"]
+    assert invalid["reason"].str.contains(r"^(?:training|probe_above_random_init) \(").all()
     for name in ("retrieval", "probe", "pretrain_spectrum"):
         assert (tmp_path / f"results/figures/eigenmaps_{name}.png").stat().st_size > 10_000
     metrics = pd.read_csv(tmp_path / "results/eigenmaps/ssl/metrics.csv")
     spectrum = metrics[(metrics.metric == "eigenvalue") & (metrics.method == "neuralef")]
     assert len(spectrum) == 32  # one estimate per output of the smoke code
     assert (tmp_path / "results/eigenmaps/ssl/models/neuralef/seed0.pt").is_file()
+    floor = metrics[metrics.method == RANDOM_INIT]
+    assert floor[["metric", "seed"]].values.tolist() == [["probe_accuracy", 0]]
+    assert floor["value"].between(0, 100).all()
+    steps = metrics[(metrics.metric == "step_loss") & (metrics.method == "neuralef")]
+    assert steps["step"].tolist() == [1, 2, 3, 4]  # 512 images, batches of 128, 1 epoch

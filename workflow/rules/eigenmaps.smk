@@ -111,6 +111,38 @@ rule eigenmaps_eval:
         "../scripts/eigenmaps_eval.py"
 
 
+# The floor of the gate probe_above_random_init: the backbone each seed's methods start
+# from, probed untrained (no pretraining; a probe evaluation's cost).
+rule eigenmaps_random_init:
+    input:
+        data=dataset_file(EIG["dataset"]),
+    output:
+        metrics="results/eigenmaps/ssl/eval/random_init/seed{seed}.csv",
+        provenance="results/eigenmaps/ssl/eval/random_init/seed{seed}.provenance.json",
+    log:
+        "logs/eigenmaps/random_init_seed{seed}.log",
+    benchmark:
+        "benchmarks/eigenmaps/random_init_seed{seed}.tsv"
+    wildcard_constraints:
+        seed=r"\d+",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=10,
+        gpu=GPUS,
+    params:
+        model=SSL_MODEL,
+        max_train=SSL["max_train"],
+        probe_weight_decay=SSL["eval"]["probe_weight_decay"],
+        probe_max_iter=SSL["eval"]["probe_max_iter"],
+        device=config["device"],
+        deterministic=config["deterministic"],
+    script:
+        "../scripts/eigenmaps_random_init.py"
+
+
 rule eigenmaps_ssl_claims:
     input:
         eval=expand(
@@ -122,6 +154,9 @@ rule eigenmaps_ssl_claims:
             "results/eigenmaps/ssl/pretrain/{method}/seed{seed}.csv",
             method=SSL_METHODS,
             seed=seeds(),
+        ),
+        random_init=expand(
+            "results/eigenmaps/ssl/eval/random_init/seed{seed}.csv", seed=seeds()
         ),
         registry=CLAIMS_REGISTRY,
     output:
@@ -135,8 +170,13 @@ rule eigenmaps_ssl_claims:
     conda:
         ENV
     params:
+        methods=SSL_METHODS,
         full=SSL["proj_dim"],
         fraction=SSL["e3_fraction"],
+        gates={
+            k: config["gates"][k]
+            for k in ("min_loss_drop", "eigenmaps_min_probe_over_random_init")
+        },
         e2_min_difference=SSL["e2_min_difference"],
         e3_min_retention=SSL["e3_min_retention"],
         e3_min_margin=SSL["e3_min_margin"],

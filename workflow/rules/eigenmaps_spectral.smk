@@ -107,6 +107,7 @@ rule eigenmaps_toy_claims:
     params:
         e1_min_alignment=SPEC_TOY["e1_min_alignment"],
         e1_max_eigenvalue_error=SPEC_TOY["e1_max_eigenvalue_error"],
+        gates={"min_loss_drop": config["gates"]["min_loss_drop"]},
         scale={
             "data": "circle, uniform angles",
             "jitter": SPEC_TOY["jitter"],
@@ -136,6 +137,7 @@ rule eigenmaps_graph_claims:
     params:
         e4_min_alignment=SPEC_GRAPH["e4_min_alignment"],
         e4_min_ari=SPEC_GRAPH["e4_min_ari"],
+        gates={"min_loss_drop": config["gates"]["min_loss_drop"]},
         scale={
             "graphs": SPEC_GRAPH["graphs"],
             "sbm_blocks": SPEC_GRAPH["sbm"]["block_sizes"],

@@ -14,6 +14,7 @@ with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
         metrics,
         min_alignment=p.e4_min_alignment,
         min_ari=p.e4_min_ari,
+        min_loss_drop=p.gates["min_loss_drop"],
         scale=dict(p.scale),
     )
     table = write_claims(claims, out.claims)

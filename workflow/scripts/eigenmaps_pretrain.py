@@ -1,9 +1,10 @@
 """Rule eigenmaps_pretrain: one method's self-supervised pretraining on the training
-images with batched augmentations -> model + tidy per-epoch table."""
+images with batched augmentations -> model + tidy per-epoch and per-step tables."""
 
 from repgeom.data import load_dataset
 from repgeom.eigenmaps.augment import AugmentConfig
-from repgeom.eigenmaps.models import build_model, save_model
+from repgeom.eigenmaps.gates import step_loss_rows
+from repgeom.eigenmaps.models import initial_model, save_model
 from repgeom.eigenmaps.ssl import pretrain
 from repgeom.metrics import write_metrics
 from repgeom.smk import rule_run
@@ -15,16 +16,7 @@ with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
     if p.max_train:
         images = images[: p.max_train]
     spec = dict(p.model)
-    model = build_model(
-        spec["arch"],
-        images.shape[1],
-        proj_hidden=spec["proj_hidden"],
-        proj_dim=spec["proj_dim"],
-        widths=spec["widths"],
-        strides=spec["strides"],
-        feature_dim=spec["feature_dim"],
-        image_size=images.shape[-1],
-    ).to(run.device)
+    model = initial_model(spec, images.shape[1], images.shape[-1], run.seed).to(run.device)
     history = pretrain(
         model,
         images,
@@ -56,6 +48,8 @@ with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
         rows.append(
             {**base, "metric": "epoch_time_s", "epoch": rec["epoch"], "value": rec["time_s"]}
         )
+    # Every step's loss, steps numbered across epochs: the training gate's curve.
+    rows += step_loss_rows([v for rec in history for v in rec["step_losses"]], **base)
     for j, ev in enumerate(history[-1].get("eigenvalues", []), start=1):
         rows.append({**base, "metric": "train_eigenvalue", "dim": j, "value": ev})
     run.extra["final_loss"] = history[-1]["loss"]

@@ -13,6 +13,7 @@ with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
         metrics,
         min_alignment=p.e1_min_alignment,
         max_eigenvalue_error=p.e1_max_eigenvalue_error,
+        min_loss_drop=p.gates["min_loss_drop"],
         scale=dict(p.scale),
     )
     table = write_claims(claims, out.claims)

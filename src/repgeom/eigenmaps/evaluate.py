@@ -9,15 +9,16 @@ scale), and the raw z for SimCLR and the spectral contrastive loss (whose losses
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
 
-from repgeom.claims import evaluate_claim
+from repgeom.claims import Gate, evaluate_claim
 from repgeom.eigenmaps.augment import AugmentConfig, augment, to_float
+from repgeom.eigenmaps.gates import RANDOM_INIT, models_training_gate, probe_floor_gate
 from repgeom.eigenmaps.loss import neuralef_loss
 from repgeom.eigenmaps.retrieval import (
     code_lengths,
@@ -135,13 +136,7 @@ def evaluate_model(
     fte, zte = extract(model, xte)
     base = {"stage": STAGE, "method": method, "seed": seed}
     rows = [
-        {
-            **base,
-            "metric": "probe_accuracy",
-            "value": linear_probe_accuracy(
-                ftr, ytr, fte, yte, weight_decay=probe_weight_decay, max_iter=probe_max_iter
-            ),
-        },
+        _probe_row(base, ftr, ytr, fte, yte, probe_weight_decay, probe_max_iter),
         {**base, "metric": "knn_accuracy", "value": knn_accuracy(ftr, ytr, fte, yte, k=knn_k)},
     ]
     norm = code_normaliser(method, ztr)
@@ -155,6 +150,28 @@ def evaluate_model(
     for j, ev in enumerate(spectrum.cpu().tolist(), start=1):
         rows.append({**base, "metric": "eigenvalue", "dim": j, "value": ev})
     return rows
+
+
+def _probe_row(base: dict, ftr, ytr, fte, yte, weight_decay: float, max_iter: int) -> dict:
+    acc = linear_probe_accuracy(ftr, ytr, fte, yte, weight_decay=weight_decay, max_iter=max_iter)
+    return {**base, "metric": "probe_accuracy", "value": acc}
+
+
+def evaluate_random_init(
+    model: torch.nn.Module,
+    data: Mapping,
+    seed: int,
+    *,
+    probe_weight_decay: float = 1e-4,
+    probe_max_iter: int = 200,
+) -> list[dict]:
+    """The floor of the gate probe_above_random_init: the probe row of evaluate_model
+    (same features, same probe) for an untrained ``model``, as method ``random_init``."""
+    ftr, _ = extract(model, data["train_images"])
+    fte, _ = extract(model, data["test_images"])
+    base = {"stage": STAGE, "method": RANDOM_INIT, "seed": seed}
+    ytr, yte = data["train_labels"], data["test_labels"]
+    return [_probe_row(base, ftr, ytr, fte, yte, probe_weight_decay, probe_max_iter)]
 
 
 # ----------------------------------------------------------------------------- claims
@@ -184,23 +201,43 @@ def _paired(a: pd.Series, b: pd.Series, what: str) -> list[float]:
 def ssl_claims(
     metrics: pd.DataFrame,
     *,
+    methods: Sequence[str],
     full: int,
     fraction: int,
     e2_min_difference: float,
     e3_min_retention: float,
     e3_min_margin: float,
+    min_loss_drop: float,
+    min_probe_over_random_init: float,
     scale: dict,
 ) -> list[dict]:
     """E2: NeuralEF's probe accuracy minus the best baseline's, per seed (points, '>').
     E3: with the first full/fraction outputs NeuralEF keeps a share of its full-length
     mAP ('>' e3_min_retention), and keeps more of it than random subsets of its own code
-    and than each baseline's first outputs ('>' e3_min_margin, per seed)."""
-    methods = list(dict.fromkeys(metrics["method"]))
-    if "neuralef" not in methods:
-        raise ValueError("ssl_claims: no 'neuralef' rows in the metrics table")
+    and than each baseline's first outputs ('>' e3_min_margin, per seed).
+
+    ``methods``: the pretraining methods of the config (neuralef and the baselines); the
+    table's ``random_init`` rows are the probe floor, never a baseline. Each row's gates
+    cover the models it compares: ``training`` (their pretraining loss fell) and
+    ``probe_above_random_init`` (their probe beats the same seed's untrained backbone)."""
+    methods = list(methods)
+    if "neuralef" not in methods or RANDOM_INIT in methods:
+        raise ValueError(
+            f"ssl_claims: methods must contain 'neuralef' and not {RANDOM_INIT!r}, got {methods}"
+        )
     baselines = [m for m in methods if m != "neuralef"]
     if not baselines:
-        raise ValueError("ssl_claims: no baseline method in the metrics table")
+        raise ValueError("ssl_claims: no baseline method")
+    missing = [m for m in methods if not (metrics.method == m).any()]
+    if missing:
+        raise ValueError(f"ssl_claims: no rows for method(s) {missing} in the metrics table")
+
+    def gates(used: list[str]) -> list[Gate]:
+        return [
+            models_training_gate(metrics, used, min_loss_drop),
+            probe_floor_gate(metrics, used, min_probe_over_random_init),
+        ]
+
     k = full // fraction
     probe = {m: _per_seed(metrics, m, "probe_accuracy") for m in methods}
     best = pd.concat([probe[m] for m in baselines], axis=1).max(axis=1)
@@ -214,6 +251,7 @@ def ssl_claims(
             threshold=e2_min_difference,
             direction=">",
             scale=scale,
+            gates=gates(methods),
         )
         | {"variant": "vs_best_baseline"}
     ]
@@ -228,6 +266,7 @@ def ssl_claims(
             threshold=e3_min_retention,
             direction=">",
             scale=scale,
+            gates=gates(["neuralef"]),
         )
         | {"variant": "retention"}
     )
@@ -245,6 +284,7 @@ def ssl_claims(
                 threshold=e3_min_margin,
                 direction=">",
                 scale=scale,
+                gates=gates(["neuralef"] if name == "random_subsets" else ["neuralef", name]),
             )
             | {"variant": f"vs_{name}"}
         )

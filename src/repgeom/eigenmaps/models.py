@@ -129,6 +129,23 @@ def build_model(
     return SSLModel(backbone, proj_hidden, proj_dim)
 
 
+def initial_model(spec: dict, in_channels: int, image_size: int, seed: int) -> SSLModel:
+    """The model of config ``spec`` (arch, widths, strides, feature_dim, proj_hidden,
+    proj_dim) with the initial weights of ``seed``: what every method of that seed starts
+    pretraining from, and the untrained backbone the probes are compared with."""
+    torch.manual_seed(seed)
+    return build_model(
+        spec["arch"],
+        in_channels,
+        proj_hidden=spec["proj_hidden"],
+        proj_dim=spec["proj_dim"],
+        widths=spec["widths"],
+        strides=spec["strides"],
+        feature_dim=spec["feature_dim"],
+        image_size=image_size,
+    )
+
+
 def to_training_layout(model: nn.Module) -> nn.Module:
     """Convolution weights in channels-last layout (in place; returns ``model``): the
     activations follow, and a CPU training step of the default CNN is ~20% faster (mkldnn

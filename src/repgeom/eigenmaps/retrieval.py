@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from repgeom.stats import accuracy
+
 __all__ = [
     "average_precision_at",
     "code_lengths",
@@ -106,13 +108,13 @@ def knn_accuracy(
     n_classes = int(max(train_labels.max(), test_labels.max())) + 1
     a = F.normalize(train.float(), dim=1)
     b = F.normalize(test.float(), dim=1)
-    correct = 0
+    predicted = []
     for start in range(0, len(b), chunk):
         idx = (b[start : start + chunk] @ a.T).topk(k, dim=1).indices
         votes = torch.zeros(len(idx), n_classes, device=a.device)
         votes.scatter_add_(1, train_labels[idx], torch.ones_like(idx, dtype=votes.dtype))
-        correct += int((votes.argmax(1) == test_labels[start : start + chunk]).sum())
-    return 100.0 * correct / len(b)
+        predicted.append(votes.argmax(1))
+    return 100.0 * accuracy(torch.cat(predicted).cpu(), test_labels.cpu())
 
 
 def linear_probe_accuracy(
@@ -148,4 +150,4 @@ def linear_probe_accuracy(
         opt.step(closure)
     with torch.no_grad():
         pred = linear(xte).argmax(1)
-    return 100.0 * float((pred == test_labels).float().mean())
+    return 100.0 * accuracy(pred.cpu(), test_labels.cpu())

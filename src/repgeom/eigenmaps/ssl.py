@@ -126,8 +126,9 @@ def pretrain(
 ) -> list[dict]:
     """Pretrain ``model`` (on ``images``' device, in place, in the channels-last training
     layout) on uint8 ``images`` [N, C, H, W].
-    Returns one record per epoch (epoch, loss, time_s, lr, and for NeuralEF the mean
-    eigenvalue estimates of the epoch as ``eigenvalues``)."""
+    Returns one record per epoch (epoch, loss, time_s, lr, the loss of each of its steps
+    as ``step_losses``, and for NeuralEF the mean eigenvalue estimates of the epoch as
+    ``eigenvalues``)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; known: {METHODS}")
     if epochs < 1 or batch_size < 2:
@@ -136,6 +137,7 @@ def pretrain(
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _cosine(epochs, warmup_epochs))
     spectrum = {"sum": None, "steps": 0}
+    step_losses = []  # this epoch's, on the device (no extra host sync per step)
 
     def loss_fn(net, batch):
         if batch.shape[0] < 2:  # a one-image remainder batch has no batch statistics
@@ -143,6 +145,7 @@ def pretrain(
         v1 = augment(batch, augment_cfg, generator)
         v2 = augment(batch, augment_cfg, generator)
         loss, info = ssl_loss(method, net(v1), net(v2), loss_params)
+        step_losses.append(loss.detach())
         if "eigenvalues" in info:
             ev = info["eigenvalues"]
             spectrum["sum"] = ev if spectrum["sum"] is None else spectrum["sum"] + ev
@@ -150,7 +153,9 @@ def pretrain(
         return loss
 
     def on_epoch_end(epoch, history):
-        record = {"lr": opt.param_groups[0]["lr"]}
+        losses = torch.stack(step_losses).tolist() if step_losses else []
+        record = {"lr": opt.param_groups[0]["lr"], "step_losses": losses}
+        step_losses.clear()
         sched.step()
         if spectrum["steps"]:
             record["eigenvalues"] = (spectrum["sum"] / spectrum["steps"]).cpu().tolist()

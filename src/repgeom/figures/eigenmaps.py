@@ -23,6 +23,7 @@ LABELS = {
     "barlow": "Barlow Twins",
     "simclr": "SimCLR",
     "spectral": "spectral contrastive",
+    "random_init": "untrained (floor)",  # the probe gate's random-init backbone
 }
 
 

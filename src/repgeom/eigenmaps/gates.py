@@ -1,0 +1,76 @@
+"""Validity gates of the eigenmaps stage (claims E1-E4 of the claims registry), measured
+on the stage's tidy metric tables:
+
+- ``training``: every model a claim row rests on lowered its loss. Every training loop of
+  the stage (circle and graph networks, pretraining) logs each step's loss as a
+  ``step_loss`` row (column ``step``); the gate compares the mean over the first and the
+  last tenth of a model's steps (repgeom.claims.training_gate). Steps, not epochs: the
+  pretraining runs 8 epochs by default and 1 in the smoke preset, too few to take tenths.
+- ``probe_above_random_init``: every pretrained backbone a row rests on has a higher
+  linear-probe accuracy than the same seed's backbone of the same shape left at its
+  random initial weights (method ``random_init`` of the eval tables: the weights every
+  method of that seed starts pretraining from), in points."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from repgeom.claims import Gate, training_gate
+
+RANDOM_INIT = "random_init"  # eval-table method of the untrained backbone (a floor, no method)
+STEP_LOSS = "step_loss"  # metric of the per-step training loss rows
+
+
+def loss_tenths(losses: Sequence[float]) -> tuple[float, float]:
+    """Mean of the first and of the last tenth (at least one step) of a loss curve."""
+    x = np.asarray(losses, dtype=float).ravel()
+    if x.size == 0:
+        raise ValueError("loss_tenths: empty loss curve")
+    n = math.ceil(x.size / 10)
+    return float(x[:n].mean()), float(x[-n:].mean())
+
+
+def step_loss_rows(losses: Sequence[float], **base) -> list[dict]:
+    """One ``step_loss`` row per step (1-based ``step``) with the columns of ``base``."""
+    return [
+        {**base, "metric": STEP_LOSS, "step": step, "value": float(v)}
+        for step, v in enumerate(losses, start=1)
+    ]
+
+
+def models_training_gate(
+    metrics: pd.DataFrame, methods: Sequence[str], min_drop: float, by: Sequence[str] = ()
+) -> Gate:
+    """``training`` over every model of ``methods`` in ``metrics`` (one model per method,
+    seed and value of the extra ``by`` columns, e.g. the graph). No loss rows for the
+    models: NaN, so the gate fails as not measured."""
+    rows = metrics[(metrics.metric == STEP_LOSS) & metrics.method.isin(list(methods))]
+    keys = ["method", "seed", *by]
+    curves = [c.sort_values("step")["value"] for _, c in rows.groupby(keys, sort=True)]
+    what = f"relative loss drop, first vs last tenth of the steps, worst of {len(curves)} models"
+    what += f" ({', '.join(methods)})"
+    if not curves:
+        return Gate("training", math.nan, min_drop, ">", what)
+    first, last = zip(*(loss_tenths(c) for c in curves), strict=True)
+    return training_gate(first, last, min_drop, what)
+
+
+def probe_floor_gate(metrics: pd.DataFrame, methods: Sequence[str], min_over: float) -> Gate:
+    """``probe_above_random_init``: min over ``methods`` and seeds of the probe accuracy
+    minus the same seed's ``random_init`` probe accuracy (points). A seed without a
+    floor, or a method without probe rows, gives NaN: the gate fails."""
+    probe = metrics[metrics.metric == "probe_accuracy"]
+    floor = probe[probe.method == RANDOM_INIT].groupby("seed")["value"].mean()
+    gaps = []
+    for method in methods:
+        acc = probe[probe.method == method].groupby("seed")["value"].mean()
+        gaps += (acc - floor.reindex(acc.index)).tolist() if len(acc) else [math.nan]
+    what = (
+        "probe accuracy minus the same seed's randomly initialised backbone (points), "
+        f"worst of {', '.join(methods)} over seeds"
+    )
+    return Gate.worst("probe_above_random_init", gaps, min_over, ">", what)
