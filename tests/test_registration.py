@@ -21,7 +21,13 @@ from repgeom.registration import (
     noisy_labels,
     predict,
 )
-from repgeom.registration.evaluate import accuracy_curve, model_rows, r1_claims, rmse
+from repgeom.registration.evaluate import (
+    accuracy_curve,
+    loss_rows,
+    model_rows,
+    r1_claims,
+    rmse,
+)
 from repgeom.registration.models import save_model, train_regressor
 from repgeom.registration.scenes import (
     generator_settings,
@@ -30,6 +36,7 @@ from repgeom.registration.scenes import (
     samples_per_scene,
     stream,
 )
+from repgeom.training import first_last_tenth
 
 SMALL = {"grid": 2, "crops_per_building": 3}
 
@@ -252,24 +259,38 @@ def test_errors_accuracy_and_ratio():
     assert not any(r["metric"] == "ratio" for r in clean)
 
 
-def _ratio_table(values: dict) -> pd.DataFrame:
+GATES = {"min_loss_drop": 0.0, "registration_max_floor_px": 0.25}
+
+
+def _ratio_table(values: dict, floor: float = 0.1, drop: float = 0.5) -> pd.DataFrame:
+    """Per-seed held-out ratios of (noise, sigma) models, every model's first / last tenth
+    training loss (2.0 and 2.0 * (1 - drop)), and the sigma = 0 models' held-out error
+    (``floor`` px) in every noise mode."""
     rows = []
-    for (noise, sigma), per_seed in values.items():
-        for seed, v in enumerate(per_seed):
-            rows.append(
-                {
-                    "stage": "registration",
-                    "method": "cnn",
-                    "seed": seed,
-                    "metric": "ratio",
-                    "value": v,
-                    "noise": noise,
-                    "sigma": sigma,
-                    "split": "test",
-                }
-            )
-            rows.append({**rows[-1], "split": "train", "value": 9.0})
+    base = {"stage": "registration", "method": "cnn"}
+    seeds = max(len(v) for v in values.values())
+    models = [*values, *{(noise, 0.0) for noise, _ in values}]
+    for noise, sigma in models:
+        for seed in range(seeds):
+            key = {**base, "seed": seed, "noise": noise, "sigma": sigma}
+            rows += loss_rows([2.0] * 9 + [2.0 * (1 - drop)] * 9, {**key, "split": "train"})
+            if sigma == 0:
+                rows.append({**key, "metric": "rmse_pred", "value": floor, "split": "test"})
+                continue
+            ratio = {**key, "metric": "ratio", "value": values[(noise, sigma)][seed]}
+            rows += [{**ratio, "split": "test"}, {**ratio, "split": "train", "value": 9.0}]
     return pd.DataFrame(rows)
+
+
+def test_loss_rows_are_the_first_and_last_tenth_means():
+    rows = loss_rows([5.0, 4.0, 3.0, 2.0, 1.0] * 4, {"seed": 0})
+    assert [(r["metric"], r["value"]) for r in rows] == [
+        ("loss_first_tenth", 4.5),  # 20 epochs: the first 2 and the last 2
+        ("loss_last_tenth", 1.5),
+    ]
+    assert first_last_tenth([3.0, 1.0]) == (3.0, 1.0)  # a tenth is at least one entry
+    with pytest.raises(ValueError, match="empty"):
+        first_last_tenth([])
 
 
 def test_r1_claims_verdicts():
@@ -281,15 +302,48 @@ def test_r1_claims_verdicts():
         }
     )
     claims = {
-        (c["noise"], c["sigma"]): c for c in r1_claims(table, max_ratio=0.5, scale={"seeds": 3})
+        (c["noise"], c["sigma"]): c
+        for c in r1_claims(table, max_ratio=0.5, gates=GATES, scale={"seeds": 3})
     }
     assert claims[("iid", 2.0)]["verdict"] == "reproduced"
     assert claims[("building", 2.0)]["verdict"] == "not reproduced"
     assert claims[("iid", 0.5)]["verdict"] == "inconclusive"
     assert claims[("iid", 2.0)]["mean"] == pytest.approx(0.21)  # held-out split only
     assert all(c["claim_id"] == "R1" and c["direction"] == "<" for c in claims.values())
+    assert all(c["gate_status"] == "pass" for c in claims.values())
+    gates = claims[("iid", 2.0)]["gates"]
+    assert "training" in gates and "worst of 6 models" in gates  # 3 at sigma 2, 3 at 0
+    assert "registration_floor" in gates and "= 0.1," in gates
     with pytest.raises(ValueError, match="no held-out ratio"):
-        r1_claims(table[table.split == "train"], max_ratio=0.5, scale={})
+        r1_claims(table[table.split == "train"], max_ratio=0.5, gates=GATES, scale={})
+
+
+@pytest.mark.parametrize(
+    "table, gate",
+    [
+        # Loss did not fall (an untrained model): training fails.
+        (_ratio_table({("iid", 2.0): [0.2, 0.22, 0.21]}, drop=0.0), "training"),
+        # Diverged: the last tenth's loss is above the first.
+        (_ratio_table({("iid", 2.0): [0.2, 0.22, 0.21]}, drop=-3.0), "training"),
+        # The exact-label network misses by 1.3 px: the ratio measures its bias.
+        (_ratio_table({("iid", 2.0): [0.2, 0.22, 0.21]}, floor=1.3), "registration_floor"),
+    ],
+)
+def test_r1_is_invalid_when_a_gate_fails(table, gate):
+    (claim,) = r1_claims(table, max_ratio=0.5, gates=GATES, scale={})
+    assert claim["verdict"] == "invalid" and claim["gate_status"] == "fail"
+    assert claim["reason"].startswith(gate) and "FAIL" in claim["reason"]
+
+
+def test_r1_is_invalid_without_sigma_0_models_or_loss_rows():
+    table = _ratio_table({("iid", 2.0): [0.2, 0.22, 0.21]})
+    (no_floor,) = r1_claims(table[table.sigma > 0], max_ratio=0.5, gates=GATES, scale={})
+    assert no_floor["verdict"] == "invalid"
+    assert "registration_floor" in no_floor["reason"] and "none in this run" in no_floor["reason"]
+    # One model lacks its loss rows: the gate fails instead of skipping that model.
+    lost = (table.seed == 1) & (table.sigma == 2.0) & table.metric.str.startswith("loss")
+    (unlogged,) = r1_claims(table[~lost], max_ratio=0.5, gates=GATES, scale={})
+    assert unlogged["verdict"] == "invalid" and unlogged["reason"].startswith("training")
 
 
 @pytest.mark.slow
@@ -302,7 +356,11 @@ def test_registration_stage_smoke(smoke_dag):
         len(claims) == metrics.loc[metrics.sigma > 0, ["noise", "sigma"]].drop_duplicates().shape[0]
     )
     assert claims["scale"].str.contains("epochs").all()
-    for m in ("rmse_pred", "rmse_label", "ratio", "acc_pred", "acc_label"):
+    assert claims["gates"].str.contains("training").all()
+    # The smoke preset trains no sigma = 0 model: no floor, no verdict.
+    assert (claims["verdict"] == "invalid").all()
+    assert claims["reason"].str.contains("registration_floor .* none in this run").all()
+    for m in ("rmse_pred", "rmse_label", "ratio", "acc_pred", "acc_label", "loss_first_tenth"):
         assert m in set(metrics["metric"]), m
     assert set(metrics.loc[metrics.metric == "ratio", "split"]) == {"train", "test"}
     assert metrics["value"].notna().all()

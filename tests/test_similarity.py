@@ -14,6 +14,7 @@ import scipy.linalg
 import torch
 from torch import nn
 
+from repgeom.registration.evaluate import loss_rows
 from repgeom.similarity.claims import similarity_claims
 from repgeom.similarity.denoising import bin_by_density, denoising_from_gram, log_slope
 from repgeom.similarity.enforce import (
@@ -26,12 +27,14 @@ from repgeom.similarity.enforce import (
 )
 from repgeom.similarity.kernel import (
     density_brute_force,
+    density_exact,
     density_from_features,
     gram_rows,
     hard_count,
     normalize_features,
     normalized_kernel,
     per_sample_grads,
+    per_sample_grads_loop,
     row_statistics,
     self_inv_sqrt,
     similarity_from_gram,
@@ -39,6 +42,7 @@ from repgeom.similarity.kernel import (
     streaming_density,
     top_k_similar,
 )
+from repgeom.similarity.on_registration import density_check
 from repgeom.similarity.toy import build_toy_mlp, log_frequency_slope, make_toy, run_toy
 
 
@@ -58,23 +62,21 @@ class Scaled(nn.Module):
         return self.net(x) * self.scale
 
 
-def loop_grads(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Reference: one backward per sample and output, [n, d, p]."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    rows = []
-    for xi in x:
-        out = model(xi.unsqueeze(0)).reshape(-1)
-        per_out = []
-        for r in range(out.shape[0]):
-            g = torch.autograd.grad(out[r], params, retain_graph=True)
-            per_out.append(torch.cat([t.reshape(-1) for t in g]))
-        rows.append(torch.stack(per_out))
-    return torch.stack(rows)
-
-
 @pytest.fixture
 def x():
     return torch.randn(12, 3, generator=torch.Generator().manual_seed(1))
+
+
+def test_backward_loop_gradients_of_a_linear_layer_are_its_inputs(x):
+    """d out_r / d W = e_r x^T and d out_r / d b = e_r: the loop reference is exact."""
+    torch.manual_seed(0)
+    net = nn.Linear(3, 2)
+    g = per_sample_grads_loop(net, x)  # [n, 2, 6 + 2]: W row-major, then b
+    assert g.shape == (12, 2, 8)
+    torch.testing.assert_close(g[:, 0, :3], x)
+    torch.testing.assert_close(g[:, 1, 3:6], x)
+    assert (g[:, 0, 3:6] == 0).all() and (g[:, 1, :3] == 0).all()
+    torch.testing.assert_close(g[:, :, 6:], torch.eye(2).expand(12, 2, 2))
 
 
 @pytest.mark.parametrize("d", [1, 3])
@@ -83,7 +85,7 @@ def test_per_sample_grads_match_a_backward_loop(x, d):
     grads = per_sample_grads(model, x, chunk_size=5)  # chunks of 5, 5, 2
     p = sum(t.numel() for t in model.parameters())
     assert grads.shape == (12, d, p)
-    torch.testing.assert_close(grads, loop_grads(model, x), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grads, per_sample_grads_loop(model, x), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("d", [1, 3])
@@ -109,7 +111,7 @@ def test_kernel_is_invariant_to_scaling_the_output(x, d):
 
 
 def test_scalar_kernel_is_the_cosine_of_gradients(x):
-    g = loop_grads(tiny_net(1), x)[:, 0]
+    g = per_sample_grads_loop(tiny_net(1), x)[:, 0]
     cos = torch.nn.functional.cosine_similarity(g[:, None], g[None], dim=2)
     feats = normalize_features(per_sample_grads(tiny_net(1), x))
     torch.testing.assert_close(similarity_matrix(feats), cos, rtol=1e-5, atol=1e-5)
@@ -119,7 +121,7 @@ def test_multi_output_normalisation_matches_a_direct_computation(x):
     """K^C = K(x,x)^{-1/2} K(x,x') K(x',x')^{-1/2} with scipy's matrix square root, in
     float64 from loop gradients, against the feature route and tr(K^C)/d."""
     d = 3
-    g = loop_grads(tiny_net(d), x).double().numpy()  # [n, d, p]; G(x) = g[i].T (p x d)
+    g = per_sample_grads_loop(tiny_net(d), x).double().numpy()  # [n, d, p]; G(x) = g[i].T (p x d)
     # Features from the same float64 gradients, so any gap is the normalisation's.
     sim = similarity_matrix(normalize_features(torch.from_numpy(g))).numpy()
     for i, j in [(0, 1), (2, 7), (5, 5), (11, 3)]:
@@ -157,6 +159,30 @@ def test_linear_density_equals_brute_force_row_sums(x, d):
         expected = (similarity_matrix(feats) > t).sum(dim=1)
         assert torch.equal(counts[t], expected) and torch.equal(hard_count(feats, t), expected)
     assert (counts[0.5] >= 1).all()  # each sample is its own neighbour (k = 1)
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_density_check_passes_on_the_real_density_and_detects_a_wrong_one(x, d):
+    model = tiny_net(d)
+    grads = per_sample_grads(model, x, chunk_size=5)
+    density = density_from_features(normalize_features(grads))
+    exact = density_exact(grads[:4], grads, chunk_size=5)
+    assert exact.dtype == torch.float64
+    torch.testing.assert_close(
+        exact,
+        similarity_matrix(
+            normalize_features(grads[:4].double()), normalize_features(grads.double())
+        ).sum(dim=1),
+    )
+    assert density_check(model, x, grads, density, n_check=5, seed=0) < 1e-5
+    # A density off by 0.1 % everywhere, or missing the j = i term, is caught...
+    assert density_check(model, x, grads, density * 1.001, n_check=5, seed=0) > 5e-4
+    assert density_check(model, x, grads, density - 1, n_check=5, seed=0) > 1e-2
+    # ...and so are wrong gradients (the check recomputes the subset's by a loop).
+    wrong = grads.clone()
+    wrong[:, :, -1] += 1.0
+    bad = density_from_features(normalize_features(wrong))
+    assert density_check(model, x, wrong, bad, n_check=12, seed=0) > 1e-3
 
 
 def test_top_k_finds_the_sample_itself_first(x):
@@ -241,6 +267,8 @@ def test_toy_data_and_density_fall_with_frequency():
     assert (gap < 1e-4).all()
     mean = metrics[metrics.metric == "density_mean"].set_index("frequency")["value"]
     assert log_frequency_slope(mean.index, mean.values) < 0
+    loss = metrics.pivot_table(index="frequency", columns="metric", values="value")
+    assert (loss["loss_last_tenth"] < loss["loss_first_tenth"]).all()  # both MLPs learned
     assert log_frequency_slope([1, 2, 4], [8, 4, 2]) == pytest.approx(math.log(0.5))
 
 
@@ -305,68 +333,87 @@ def test_enforce_variants_share_init_and_rejects_unknown():
     steps = metrics[metrics.metric == "steps_to_target"]["value"]
     assert (steps == 4).all()  # never reached: censored at the last step
     assert (metrics[metrics.metric == "reached_target"]["value"] == 0).all()
+    assert (metrics[metrics.metric == "chance_accuracy"]["value"] == 0.1).all()
+    # The task loss of each evaluation interval (none at step 0) and its tenths.
+    assert curves["train_loss"].isna().tolist() == (curves["step"] == 0).tolist()
+    tenths = metrics[metrics.metric.str.startswith("loss_")].set_index(["variant", "metric"])
+    first_interval = curves[curves.step == 2].set_index("variant")["train_loss"]
+    for variant in ("baseline", "minus_cos"):
+        assert tenths.loc[(variant, "loss_first_tenth"), "value"] == first_interval[variant]
     with pytest.raises(ValueError, match="unknown"):
         run_enforce(mnist, variants=["baseline", "nope"], **kw)
 
 
-def _metrics_for_claims() -> pd.DataFrame:
+GATES = {
+    "min_loss_drop": 0.0,
+    "min_accuracy_over_chance": 0.3,
+    "registration_max_floor_px": 0.25,
+    "similarity_max_density_error": 1e-4,
+}
+FELL, FLAT = [2.0] * 5 + [1.0] * 5, [2.0] * 10  # per-epoch losses: trained / untrained
+
+
+def _metrics_for_claims(
+    toy_losses=FELL, enforce_losses=FELL, val_accuracy=0.8, density_error=1e-7
+) -> pd.DataFrame:
+    """A similarity table whose models all pass their gates by default."""
     rows = []
     for seed in range(4):
         for f, v in [(1, 100.0), (2, 80.0), (4, 50.0), (8, 30.0 + seed)]:
-            rows.append(
-                dict(
-                    stage="similarity",
-                    method="toy_mlp",
-                    seed=seed,
-                    metric="density_mean",
-                    value=v,
-                    frequency=f,
-                )
-            )
+            toy = dict(stage="similarity", method="toy_mlp", seed=seed, frequency=f)
+            rows += [{**toy, "metric": "density_mean", "value": v}, *loss_rows(toy_losses, toy)]
+        reg = dict(stage="similarity", method="registration_cnn", seed=seed, noise="iid", sigma=2.0)
         for metric, v in [
             ("spearman_density_error", -0.3 - 0.01 * seed),
             ("spearman_predicted_measured", 0.2 + 0.01 * seed),
+            ("density_check_max_rel_error", density_error),
+            ("density_check_samples", 64.0),
         ]:
-            rows.append(
-                dict(
-                    stage="similarity",
-                    method="registration_cnn",
-                    seed=seed,
-                    metric=metric,
-                    value=v,
-                    noise="iid",
-                    sigma=2.0,
-                )
-            )
+            rows.append({**reg, "metric": metric, "value": v})
         for variant, v in [
             ("baseline", 50.0),
             ("plus_cos", 60.0 + seed),
             ("minus_cos", 40.0 - seed),
         ]:
-            rows.append(
-                dict(
-                    stage="similarity",
-                    method="small_cnn",
-                    seed=seed,
-                    metric="steps_to_target",
-                    value=v,
-                    variant=variant,
-                )
-            )
+            cnn = dict(stage="similarity", method="small_cnn", seed=seed, variant=variant)
+            rows += [
+                {**cnn, "metric": "steps_to_target", "value": v},
+                {**cnn, "metric": "final_val_accuracy", "value": val_accuracy},
+                {**cnn, "metric": "chance_accuracy", "value": 0.1},
+                *loss_rows(enforce_losses, cnn),
+            ]
     return pd.DataFrame(rows)
 
 
-def test_claims_from_a_metrics_table():
+def _registration_models(losses=FELL, floor=0.1) -> pd.DataFrame:
+    """The registration stage's tables of the models S2/S3 analyse (iid, sigma 2) and of
+    the sigma = 0 models of their floor."""
+    rows = []
+    for seed in range(4):
+        for sigma in (2.0, 0.0):
+            key = dict(stage="registration", method="cnn", seed=seed, noise="iid", sigma=sigma)
+            rows += loss_rows(losses, {**key, "split": "train"})
+            rows.append({**key, "metric": "rmse_pred", "split": "test", "value": floor + sigma})
+    return pd.DataFrame(rows)
+
+
+def _claims(metrics=None, registration=None) -> dict:
     claims = similarity_claims(
-        _metrics_for_claims(),
+        _metrics_for_claims() if metrics is None else metrics,
+        registration=_registration_models() if registration is None else registration,
         s1_max_slope=0.0,
         s2_max_spearman=0.0,
         s3_min_spearman=0.0,
         s4_min_speedup=0.0,
         target_accuracy=0.5,
+        gates=GATES,
         scale={"toy_n": 8, "enforce_steps": 3},
     )
-    by = {(c["claim_id"], c.get("variant")): c for c in claims}
+    return {(c["claim_id"], c.get("variant")): c for c in claims}
+
+
+def test_claims_from_a_metrics_table():
+    by = _claims()
     assert by[("S1", None)]["verdict"] == "reproduced" and by[("S1", None)]["n_seeds"] == 4
     assert by[("S2", None)]["verdict"] == "reproduced" and by[("S2", None)]["sigma"] == 2.0
     assert by[("S3", None)]["verdict"] == "reproduced"
@@ -374,3 +421,53 @@ def test_claims_from_a_metrics_table():
     assert by[("S4", "minus_cos")]["mean"] == pytest.approx(11.5)
     assert by[("S4", "plus_cos")]["verdict"] == "not reproduced"
     assert by[("S1", None)]["scale"] == "toy_n=8"
+    assert all(c["gate_status"] == "pass" for c in by.values())
+    assert "worst of 16 models: toy MLPs" in by[("S1", None)]["gates"]  # 4 f x 4 seeds
+    s2 = by[("S2", None)]["gates"]
+    assert "registration_floor" in s2 and "= 0.1," in s2  # the sigma = 0 models' error
+    assert "density_exact" in s2 and "on 64 samples" in s2
+    assert "heldout_accuracy" in by[("S4", "minus_cos")]["gates"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, invalid, gate",
+    [
+        (dict(metrics=_metrics_for_claims(toy_losses=FLAT)), ["S1"], "training"),
+        (dict(metrics=_metrics_for_claims(enforce_losses=FLAT)), ["S4"], "training"),
+        # Diverged: the loss rose.
+        (dict(metrics=_metrics_for_claims(enforce_losses=FELL[::-1])), ["S4"], "training"),
+        # Near chance (0.1) on held-out images: the network did not learn MNIST.
+        (dict(metrics=_metrics_for_claims(val_accuracy=0.15)), ["S4"], "heldout_accuracy"),
+        (dict(metrics=_metrics_for_claims(density_error=1e-3)), ["S2", "S3"], "density_exact"),
+        (dict(registration=_registration_models(losses=FLAT)), ["S2", "S3"], "training"),
+        (dict(registration=_registration_models(floor=1.3)), ["S2", "S3"], "registration_floor"),
+    ],
+)
+def test_a_failed_gate_makes_the_claims_on_it_invalid(kwargs, invalid, gate):
+    by = _claims(**kwargs)
+    for (cid, _), c in by.items():
+        if cid in invalid:
+            assert c["verdict"] == "invalid" and c["reason"].startswith(gate), c["reason"]
+        else:
+            assert c["verdict"] != "invalid", (cid, c["reason"])
+
+
+def test_s2_s3_are_invalid_without_sigma_0_models():
+    reg = _registration_models()
+    by = _claims(registration=reg[reg.sigma > 0])
+    for cid in ("S2", "S3"):
+        assert by[(cid, None)]["verdict"] == "invalid"
+        assert "registration_floor" in by[(cid, None)]["reason"]
+
+
+def test_missing_values_give_no_row_and_a_warning(caplog):
+    metrics = _metrics_for_claims()
+    dropped = metrics.metric.eq("spearman_predicted_measured") | (
+        metrics.variant.eq("baseline") & metrics.metric.eq("steps_to_target")
+    )
+    with caplog.at_level("WARNING", logger="repgeom.similarity"):
+        by = _claims(metrics=metrics[~dropped])
+    assert sorted(by) == [("S1", None), ("S2", None)]
+    text = caplog.text
+    assert "claim S3 (noise=iid, sigma=2)" in text and "not tested" in text
+    assert "claim S4 (variant=plus_cos)" in text and "claim S4 (variant=minus_cos)" in text

@@ -8,6 +8,12 @@ import pytest
 from conftest import SMOKE, run_snakemake
 
 FIGURES = ("toy_density", "density_hist", "retrieval", "denoising", "training")
+GATES = {  # every row reports the gates the claims registry declares, in its order
+    "S1": ["training"],
+    "S2": ["training", "registration_floor", "density_exact"],
+    "S3": ["training", "registration_floor", "density_exact"],
+    "S4": ["training", "heldout_accuracy"],
+}
 
 
 @pytest.mark.slow
@@ -17,10 +23,28 @@ def test_similarity_stage_smoke_run(smoke_dag):
     assert sorted(claims["claim_id"]) == ["S1", "S2", "S3", "S4", "S4"]
     assert set(claims.loc[claims.claim_id == "S4", "variant"]) == {"plus_cos", "minus_cos"}
     assert claims["mean"].notna().all() and (claims["n_seeds"] == 1).all()
-    assert (claims["verdict"] == "inconclusive").all()  # one seed: no interval
+    # One seed: no interval, so no verdict beyond inconclusive; a row whose gate failed
+    # (the smoke preset's models are barely trained) is invalid and says which gate.
+    assert set(claims["verdict"]) <= {"inconclusive", "invalid"}
+    decided = claims[claims.verdict == "inconclusive"]
+    assert (decided["gate_status"] == "pass").all()
+    assert decided["reason"].str.startswith("one seed").all()
+    invalid = claims[claims.verdict == "invalid"]
+    assert invalid["reason"].str.contains(": FAIL").all()
+    for cid, gates in GATES.items():
+        for text in claims.loc[claims.claim_id == cid, "gates"]:
+            assert [g.split(" (")[0] for g in text.split("; ")] == gates
+    # The smoke preset trains no sigma = 0 registration model: S2 and S3 have no floor.
+    reg = claims[claims.claim_id.isin(["S2", "S3"])]
+    assert (reg["verdict"] == "invalid").all()
+    assert reg["reason"].str.contains("registration_floor").all()
     metrics = pd.read_csv(tmp_path / "results/similarity/metrics.csv")
     gaps = metrics.loc[metrics.metric == "density_max_rel_gap", "value"]
     assert len(gaps) == 3 and (gaps < 1e-4).all()  # toy f = 1, 8 and the registration model
+    check = metrics.set_index("metric")["value"]
+    assert check["density_check_samples"] == 64 and check["density_check_max_rel_error"] < 1e-4
+    losses = metrics[metrics.metric.str.startswith("loss_")]
+    assert len(losses) == 2 * (2 + 3)  # first and last tenth: 2 toy MLPs, 3 MNIST CNNs
     steps = metrics[metrics.metric == "steps_to_target"]
     assert set(steps["variant"]) == {"baseline", "plus_cos", "minus_cos"}
     assert steps["value"].between(0, 30).all()

@@ -18,6 +18,8 @@ REG_TRAIN = "results/registration/train/{noise}/sigma{sigma}/seed{seed}"
 # With sigma = 0 both noise modes give the exact labels, hence the same model (same seed,
 # same init and batches, deterministic): it is trained once (iid) and copied to "building".
 REG_CLEAN = {"noise": "building", "sigma": "0"}
+# Gate settings (config section gates) of the claims resting on registration models.
+REG_GATES = ("min_loss_drop", "registration_max_floor_px")
 
 
 ruleorder: registration_clean_copy > registration_train
@@ -126,6 +128,7 @@ rule registration_claims:
         ENV
     params:
         r1_max_ratio=REG["r1_max_ratio"],
+        gates={k: config["gates"][k] for k in REG_GATES},
         scale={
             "n_train_scenes": REG["n_train_scenes"],
             "n_test_scenes": REG["n_test_scenes"],

@@ -26,6 +26,19 @@ SIM_WILDCARDS = {
 }
 SIM_REG_ALL = dict(noise=SIM_NOISES, sigma=SIM_SIGMAS, seed=seeds())
 SIM_FIRST = dict(noise=SIM_NOISES[0], sigma=SIM_SIGMAS[0], seed=seeds()[0])
+# The registration models' own tables (training losses; held-out error of the sigma = 0
+# models, when registration.sigmas trains them): the gates of S2 and S3.
+SIM_REG_MODELS = expand(
+    f"{REG_TRAIN}.csv",
+    noise=SIM_NOISES,
+    sigma=[*SIM_SIGMAS, *(["0"] if "0" in REG_SIGMAS else [])],
+    seed=seeds(),
+)
+SIM_GATES = (
+    *REG_GATES,
+    "min_accuracy_over_chance",
+    "similarity_max_density_error",
+)
 
 
 rule similarity_toy:
@@ -127,6 +140,7 @@ rule similarity_registration:
         n_queries=SIM_REG["n_queries"],
         top_k=SIM_REG["top_k"],
         chunk_size=SIM_REG["chunk_size"],
+        density_check_samples=config["gates"]["similarity_density_check_samples"],
         device=config["device"],
         deterministic=config["deterministic"],
     script:
@@ -140,6 +154,7 @@ rule similarity_claims:
             "results/similarity/enforce/seed{seed}.csv", seed=SIM_ENF["seeds"]
         ),
         registration=expand(f"{SIM_REG_OUT}.csv", **SIM_REG_ALL),
+        registration_models=SIM_REG_MODELS,
         registry=CLAIMS_REGISTRY,
     output:
         claims="results/similarity/claims.csv",
@@ -157,6 +172,7 @@ rule similarity_claims:
         s3_min_spearman=SIM["s3_min_spearman"],
         s4_min_speedup=SIM["s4_min_speedup"],
         target_accuracy=SIM_ENF["target_accuracy"],
+        gates={k: config["gates"][k] for k in SIM_GATES},
         scale={
             "toy_frequencies": SIM_TOY["frequencies"],
             "toy_n": SIM_TOY["n"],

@@ -1,10 +1,11 @@
 """Rule registration_train: a CNN on labels = truth + noise (mode, sigma) -> model file and
-its tidy metrics against the truth on the training samples and on held-out scenes."""
+its tidy metrics against the truth on the training samples and on held-out scenes, and its
+mean training loss over the first and the last tenth of its epochs."""
 
 import torch
 
 from repgeom.metrics import write_metrics
-from repgeom.registration.evaluate import model_rows
+from repgeom.registration.evaluate import loss_rows, model_rows
 from repgeom.registration.models import predict, save_model, train_regressor
 from repgeom.registration.scenes import noisy_labels
 from repgeom.smk import rule_run
@@ -42,6 +43,7 @@ with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
         base=base,
     )
     rows.append({**base, "metric": "final_loss", "value": history[-1]["loss"], "split": "train"})
+    rows += loss_rows([h["loss"] for h in history], {**base, "split": "train"})  # per epoch
     table = write_metrics(rows, out.metrics)
     summary = table[table.metric.isin(["rmse_pred", "rmse_label", "ratio"])]
     run.log.info("metrics:\n%s", summary[["metric", "split", "value"]])

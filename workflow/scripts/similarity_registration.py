@@ -24,6 +24,7 @@ with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
         n_queries=p.n_queries,
         top_k=p.top_k,
         chunk_size=p.chunk_size,
+        density_check_samples=p.density_check_samples,
         seed=run.seed,
         device=run.device,
         logger=run.log,

@@ -1,6 +1,8 @@
 """Errors against the true displacement: RMSE and accuracy curves (fraction of samples
 whose 2-D error norm is within tau px) of predictions and of the noisy labels, the
-denoising ratio rmse_pred / rmse_label, and claim R1 from those tables."""
+denoising ratio rmse_pred / rmse_label, the validity gates of the claims that rest on
+registration models (``training``: each model's loss fell; ``registration_floor``: the
+sigma = 0 model's held-out error), and claim R1 from those tables."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from collections.abc import Sequence
 import pandas as pd
 import torch
 
-from repgeom.claims import evaluate_claim
+from repgeom.claims import Gate, evaluate_claim, training_gate
+from repgeom.training import first_last_tenth
 
 STAGE = "registration"
 R1_STATEMENT = (
@@ -18,6 +21,9 @@ R1_STATEMENT = (
     "better than its labels: rmse(prediction vs truth on held-out scenes) / rmse(training "
     "labels vs truth) is below the threshold"
 )
+# Mean training loss over the first / last tenth of a model's training (the training gate).
+LOSS_FIRST, LOSS_LAST = "loss_first_tenth", "loss_last_tenth"
+MODEL_KEYS = ["noise", "sigma", "seed"]  # one registration model
 
 
 def error_norms(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
@@ -71,9 +77,62 @@ def model_rows(
     return rows
 
 
-def r1_claims(metrics: pd.DataFrame, *, max_ratio: float, scale: dict) -> list[dict]:
+def loss_rows(losses, base: dict) -> list[dict]:
+    """Rows of the mean training loss over the first and the last tenth of ``losses`` (one
+    per epoch, or per step / evaluation interval): what the ``training`` gate compares."""
+    first, last = first_last_tenth(losses)
+    return [
+        {**base, "metric": LOSS_FIRST, "value": first},
+        {**base, "metric": LOSS_LAST, "value": last},
+    ]
+
+
+def training_gate_of(metrics: pd.DataFrame, keys: Sequence[str], min_drop: float, what: str):
+    """The ``training`` gate over every model of ``metrics`` (a model: one combination of
+    the ``keys`` columns), from its loss_first_tenth / loss_last_tenth rows. A model that
+    lacks them counts as NaN, so the gate fails rather than skipping it."""
+    keys = list(keys)
+    pairs = metrics[keys].drop_duplicates()
+    for name, suffix in ((LOSS_FIRST, "first"), (LOSS_LAST, "last")):
+        loss = metrics.loc[metrics.metric == name, [*keys, "value"]]
+        pairs = pairs.merge(loss.rename(columns={"value": suffix}), on=keys, how="left")
+    n = len(pairs)
+    return training_gate(
+        pairs["first"].to_numpy(float),
+        pairs["last"].to_numpy(float),
+        min_drop,
+        f"relative drop of the mean loss, first vs last tenth of training, worst of {n} "
+        f"model{'s' if n != 1 else ''}: {what}",
+    )
+
+
+def registration_gates(
+    metrics: pd.DataFrame, noise: str, sigma: float, *, min_loss_drop: float, max_floor_px: float
+) -> list[Gate]:
+    """The gates of a claim on the registration models of (noise, sigma): ``training`` of
+    those models and of the sigma = 0 models of the same noise mode (its floor), and
+    ``registration_floor``: the held-out RMSE of those sigma = 0 models, worst seed (NaN,
+    hence failing, when none was trained)."""
+    mode = metrics[metrics.noise == noise]
+    used = mode[(mode.sigma == sigma) | (mode.sigma == 0)]
+    sigmas = " and ".join(f"{v:g}" for v in sorted(set(used.sigma), reverse=True))
+    clean = mode[(mode.sigma == 0) & (mode.metric == "rmse_pred") & (mode.split == "test")]
+    floor_what = (
+        f"held-out rmse_pred of the sigma = 0 model, worst of {len(clean)} seeds, px"
+        if len(clean)
+        else "held-out rmse_pred of the sigma = 0 model: none in this run (registration.sigmas)"
+    )
+    return [
+        training_gate_of(used, MODEL_KEYS, min_loss_drop, f"{noise}, sigma {sigmas}"),
+        Gate.worst("registration_floor", clean["value"], max_floor_px, "<=", floor_what),
+    ]
+
+
+def r1_claims(metrics: pd.DataFrame, *, max_ratio: float, gates: dict, scale: dict) -> list[dict]:
     """Claim R1 per noise mode and sigma > 0: held-out ratio per seed below ``max_ratio``.
-    sigma = 0 has no label noise, hence no ratio and no claim row."""
+    sigma = 0 has no label noise, hence no ratio and no claim row; its models give the
+    floor gate. ``gates``: the config's gates section (min_loss_drop,
+    registration_max_floor_px)."""
     df = metrics[(metrics.metric == "ratio") & (metrics.split == "test") & (metrics.sigma > 0)]
     if df.empty:
         raise ValueError("no held-out ratio rows (sigma > 0) in the registration metrics")
@@ -87,6 +146,13 @@ def r1_claims(metrics: pd.DataFrame, *, max_ratio: float, scale: dict) -> list[d
             threshold=max_ratio,
             direction="<",
             scale=scale,
+            gates=registration_gates(
+                metrics,
+                noise,
+                float(sigma),
+                min_loss_drop=gates["min_loss_drop"],
+                max_floor_px=gates["registration_max_floor_px"],
+            ),
         )
         claims.append({**row, "noise": noise, "sigma": float(sigma)})
     return claims

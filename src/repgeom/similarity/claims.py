@@ -1,12 +1,28 @@
 """Claims S1-S4 of the similarity stage, from its tidy metric table (one value per seed,
-verdicts from the 95% t-CI over seeds, repgeom.claims)."""
+verdicts from the 95% t-CI over seeds, repgeom.claims), each with the validity gates the
+claims registry declares for it:
+
+- S1: ``training`` of every toy MLP (each frequency and seed);
+- S2, S3: ``training`` and ``registration_floor`` of the registration models analysed (and
+  of the sigma = 0 models, from the registration stage's tables), and ``density_exact``:
+  the O(n p) density against the brute-force check of the analysis job, worst seed;
+- S4: ``training`` and ``heldout_accuracy`` (final validation accuracy minus chance) of the
+  baseline and of the variant, every seed.
+
+A claim whose values are missing from the table gets no row and a warning naming it: the
+scorecard then reports the case as ``not tested``."""
 
 from __future__ import annotations
 
+import logging
+
 import pandas as pd
 
-from repgeom.claims import evaluate_claim
+from repgeom.claims import Gate, evaluate_claim
+from repgeom.registration.evaluate import registration_gates, training_gate_of
 from repgeom.similarity.toy import log_frequency_slope
+
+LOGGER = logging.getLogger("repgeom.similarity")
 
 
 def _rows(metrics: pd.DataFrame, metric: str, **where) -> pd.DataFrame:
@@ -34,21 +50,76 @@ def s4_values(metrics: pd.DataFrame, variant: str) -> list[float]:
     return (wide["baseline"] - wide[variant]).dropna().tolist()
 
 
+def density_gate(group: pd.DataFrame, max_error: float) -> Gate:
+    """``density_exact`` over the seeds of one (noise, sigma): the worst seed's max
+    relative error of the O(n p) density against the brute-force check."""
+    errors = _rows(group, "density_check_max_rel_error")["value"]
+    samples = _rows(group, "density_check_samples")["value"]
+    what = (
+        f"max relative error of the O(n p) density vs brute force on {samples.min():g} "
+        f"samples, worst of {len(errors)} seeds"
+        if len(samples)
+        else "max relative error of the O(n p) density vs brute force: not measured"
+    )
+    return Gate.worst("density_exact", errors, max_error, "<=", what)
+
+
+def s4_gates(metrics: pd.DataFrame, variant: str, gates: dict) -> list[Gate]:
+    """``training`` and ``heldout_accuracy`` of the baseline and ``variant`` networks (every
+    seed): final validation accuracy minus chance of the worst one."""
+    models = metrics[
+        (metrics["method"] == "small_cnn") & metrics["variant"].isin(["baseline", variant])
+    ]
+    keys = ["variant", "seed"]
+    acc = _rows(models, "final_val_accuracy")[[*keys, "value"]]
+    chance = _rows(models, "chance_accuracy")[[*keys, "value"]]
+    over = acc.merge(chance, on=keys, how="left", suffixes=("", "_chance"))
+    return [
+        training_gate_of(models, keys, gates["min_loss_drop"], f"baseline and {variant} CNNs"),
+        Gate.worst(
+            "heldout_accuracy",
+            over["value"] - over["value_chance"],
+            gates["min_accuracy_over_chance"],
+            ">",
+            f"final validation accuracy - chance, worst of {len(over)} baseline and {variant} CNNs",
+        ),
+    ]
+
+
 def similarity_claims(
     metrics: pd.DataFrame,
     *,
+    registration: pd.DataFrame,
     s1_max_slope: float,
     s2_max_spearman: float,
     s3_min_spearman: float,
     s4_min_speedup: float,
     target_accuracy: float,
+    gates: dict,
     scale: dict,
+    logger: logging.Logger | None = None,
 ) -> list[dict]:
-    """One row for S1, one per (noise, sigma) for S2 and S3, one per variant for S4."""
+    """One row for S1, one per (noise, sigma) for S2 and S3, one per variant for S4.
+    ``registration``: the registration stage's tables of the models analysed and of the
+    sigma = 0 models (their training and floor gates); ``gates``: the config's gates
+    section (min_loss_drop, min_accuracy_over_chance, registration_max_floor_px,
+    similarity_max_density_error)."""
+    logger = logger or LOGGER
     claims = []
+
+    def missing(claim_id: str, case: str, what: str) -> None:
+        logger.warning(
+            "claim %s (%s): %s in the metrics, no row (the scorecard shows it not tested)",
+            claim_id,
+            case,
+            what,
+        )
+
     toy_scale = {k: v for k, v in scale.items() if k.startswith("toy")}
     values = s1_values(metrics)
     if values:
+        toy = metrics[metrics["method"] == "toy_mlp"]
+        training = training_gate_of(toy, ["frequency", "seed"], gates["min_loss_drop"], "toy MLPs")
         claims.append(
             evaluate_claim(
                 claim_id="S1",
@@ -58,12 +129,25 @@ def similarity_claims(
                 threshold=s1_max_slope,
                 direction="<",
                 scale=toy_scale,
+                gates=[training],
             )
         )
+    else:
+        missing("S1", "toy", "no toy density_mean rows")
     reg = metrics[metrics["method"] == "registration_cnn"]
     reg_scale = {k: v for k, v in scale.items() if k.startswith("registration")}
     for (noise, sigma), g in reg.groupby(["noise", "sigma"], sort=True):
         extra = {"noise": noise, "sigma": float(sigma)}
+        case_gates = [
+            *registration_gates(
+                registration,
+                noise,
+                float(sigma),
+                min_loss_drop=gates["min_loss_drop"],
+                max_floor_px=gates["registration_max_floor_px"],
+            ),
+            density_gate(g, gates["similarity_max_density_error"]),
+        ]
         for cid, metric, label, thr, direction, statement in (
             (
                 "S2",
@@ -84,6 +168,7 @@ def similarity_claims(
         ):
             vals = g.loc[g["metric"] == metric].sort_values("seed")["value"].tolist()
             if not vals:
+                missing(cid, f"noise={noise}, sigma={sigma:g}", f"no {metric} rows")
                 continue
             row = evaluate_claim(
                 claim_id=cid,
@@ -93,12 +178,16 @@ def similarity_claims(
                 threshold=thr,
                 direction=direction,
                 scale={**reg_scale, "noise": noise, "sigma": sigma},
+                gates=case_gates,
             )
             claims.append({**row, **extra})
     enf_scale = {k: v for k, v in scale.items() if k.startswith("enforce")}
-    for variant in ("plus_cos", "minus_cos"):
+    steps = _rows(metrics, "steps_to_target", method="small_cnn")
+    variants = [v for v in dict.fromkeys(steps.get("variant", [])) if v != "baseline"]
+    for variant in variants:
         vals = s4_values(metrics, variant)
         if not vals:
+            missing("S4", f"variant={variant}", "no paired baseline steps_to_target rows")
             continue
         row = evaluate_claim(
             claim_id="S4",
@@ -108,6 +197,7 @@ def similarity_claims(
             threshold=s4_min_speedup,
             direction=">",
             scale=enf_scale,
+            gates=s4_gates(metrics, variant, gates),
         )
         claims.append({**row, "variant": variant})
     return claims

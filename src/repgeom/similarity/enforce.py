@@ -21,6 +21,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from repgeom import stats
+from repgeom.registration.evaluate import loss_rows
 from repgeom.training import check_finite
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -102,15 +104,13 @@ class PairSampler:
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 1000) -> float:
+    """The model's accuracy on (x, y), in eval mode, ``chunk`` images at a time."""
     was = model.training
     model.eval()
     with torch.no_grad():
-        correct = sum(
-            int((model(x[i : i + chunk]).argmax(1) == y[i : i + chunk]).sum())
-            for i in range(0, len(x), chunk)
-        )
+        predicted = torch.cat([model(x[i : i + chunk]).argmax(1) for i in range(0, len(x), chunk)])
     model.train(was)
-    return correct / len(x)
+    return stats.accuracy(predicted.cpu().numpy(), y.cpu().numpy())
 
 
 def train_variant(
@@ -126,7 +126,8 @@ def train_variant(
     device: torch.device,
 ) -> list[dict]:
     """One run from ``init_state``: validation accuracy at step 0 and every ``eval_every``
-    steps, plus the running cosine of the pair gradients (measured in every variant)."""
+    steps, plus the running cosine of the pair gradients (measured in every variant) and
+    the mean task loss (cross-entropy, without the term) since the last evaluation."""
     model = SmallCNN(data["n_classes"]).to(device)
     model.load_state_dict(init_state)
     model.train()
@@ -134,12 +135,14 @@ def train_variant(
     sampler = PairSampler(data["y_train"], data["n_classes"], torch.Generator().manual_seed(seed))
     weight = math.sqrt(batch_size)
     x, y, xv, yv = data["x_train"], data["y_train"], data["x_val"], data["y_val"]
-    history = [{"step": 0, "val_accuracy": accuracy(model, xv, yv), "cosine": math.nan}]
-    cos_sum, cos_n = 0.0, 0
+    acc0 = accuracy(model, xv, yv)
+    history = [{"step": 0, "val_accuracy": acc0, "cosine": math.nan, "train_loss": math.nan}]
+    cos_sum, cos_n, loss_sum = 0.0, 0, 0.0
     for step in range(1, steps + 1):
         ia, ib = (i.to(device) for i in sampler.draw(batch_size))
         opt.zero_grad(set_to_none=True)
         loss = 0.5 * (F.cross_entropy(model(x[ia]), y[ia]) + F.cross_entropy(model(x[ib]), y[ib]))
+        loss_sum += float(loss.detach())  # the task loss, for the training gate
         cos = gradient_cosine(model, x[ia], y[ia], x[ib], y[ib], create_graph=sign != 0)
         if sign != 0:
             loss = loss + sign * weight * cos
@@ -149,8 +152,9 @@ def train_variant(
         cos_sum, cos_n = cos_sum + float(cos.detach()), cos_n + 1
         if step % eval_every == 0 or step == steps:
             acc = accuracy(model, xv, yv)
-            history.append({"step": step, "val_accuracy": acc, "cosine": cos_sum / cos_n})
-            cos_sum, cos_n = 0.0, 0
+            means = {"cosine": cos_sum / cos_n, "train_loss": loss_sum / cos_n}
+            history.append({"step": step, "val_accuracy": acc, **means})
+            cos_sum, cos_n, loss_sum = 0.0, 0, 0.0
     return history
 
 
@@ -168,12 +172,12 @@ def steps_to_accuracy(steps, accuracies, target: float) -> float:
     return float(s0 + (target - a0) / (a1 - a0) * (s1 - s0))
 
 
-def prepare_mnist(mnist: dict, val_size: int, device: torch.device, generator) -> dict:
+def prepare_mnist(mnist: dict, val_size: int, device: torch.device, seed: int) -> dict:
     """Standardised training images and a fixed random validation subset of the test split."""
     n_test = mnist["test_images"].shape[0]
     if not 0 < val_size <= n_test:
         raise ValueError(f"similarity.enforce.val_size must be in [1, {n_test}], got {val_size}")
-    pick = torch.randperm(n_test, generator=generator)[:val_size]
+    pick = torch.from_numpy(stats.subset_indices(n_test, val_size, seed))
     return {
         "x_train": normalize_images(mnist["train_images"]).to(device),
         "y_train": mnist["train_labels"].to(device),
@@ -200,16 +204,19 @@ def run_enforce(
     logger: logging.Logger | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every variant from the same initial weights and pair sequence of ``seed``; returns
-    (curves: step, val_accuracy, cosine per variant; tidy metrics incl. steps to target)."""
+    (curves: step, val_accuracy, cosine, train_loss per variant; tidy metrics incl. steps
+    to target, chance accuracy (1 / classes) and the task loss over the first and last
+    tenth of the evaluation intervals)."""
     logger = logger or logging.getLogger("repgeom.similarity")
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
         raise ValueError(f"similarity.enforce.variants: unknown {unknown}; known {list(VARIANTS)}")
-    data = prepare_mnist(mnist, val_size, device, torch.Generator().manual_seed(10_000 + seed))
+    data = prepare_mnist(mnist, val_size, device, 10_000 + seed)
     torch.manual_seed(seed)
     init = {k: v.clone() for k, v in SmallCNN(data["n_classes"]).to(device).state_dict().items()}
     curves, rows = [], []
     base = {"stage": "similarity", "method": "small_cnn", "seed": seed}
+    chance = 1.0 / data["n_classes"]
     for variant in variants:
         hist = train_variant(
             init,
@@ -243,5 +250,8 @@ def run_enforce(
                 "metric": "steps_to_target",
                 "value": reach if reach == reach else float(steps),
             },
+            {**base, "variant": variant, "metric": "chance_accuracy", "value": chance},
+            # The task loss per evaluation interval: first vs last tenth of the steps.
+            *loss_rows([h["train_loss"] for h in hist[1:]], {**base, "variant": variant}),
         ]
     return pd.DataFrame(curves), pd.DataFrame(rows)

@@ -72,6 +72,24 @@ def per_sample_grads(
     return out
 
 
+def per_sample_grads_loop(
+    model: torch.nn.Module, x: torch.Tensor, *, output_fn: OutputFn | None = None
+) -> torch.Tensor:
+    """The same G [n, d, p] from one backward pass per sample and output: slow, but
+    independent of the vmap / jacrev route, so it checks that route on a few samples."""
+    output_fn = output_fn or _flatten_outputs
+    params = [p for p in model.parameters() if p.requires_grad]
+    rows = []
+    with torch.enable_grad():
+        for xi in x:
+            out = output_fn(model(xi.unsqueeze(0))).reshape(-1)
+            per_output = [
+                torch.autograd.grad(out[r], params, retain_graph=True) for r in range(out.numel())
+            ]
+            rows.append(torch.stack([torch.cat([g.reshape(-1) for g in gs]) for gs in per_output]))
+    return torch.stack(rows)
+
+
 def iter_per_sample_grads(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -182,6 +200,28 @@ def density_brute_force(features: torch.Tensor, chunk_size: int = 1024) -> torch
     reference the O(n p) route is checked against."""
     rows = _chunks(features.shape[0], _check_chunk(chunk_size))
     return torch.cat([similarity_matrix(features[sl], features).sum(dim=1) for sl in rows])
+
+
+def density_exact(
+    g_query: torch.Tensor, g_all: torch.Tensor, chunk_size: int = 256
+) -> torch.Tensor:
+    """N_S of the query samples from its definition, in float64: the sum over every sample
+    j of tr(K(x_i, x_i)^{-1/2} K(x_i, x_j) K(x_j, x_j)^{-1/2}) / d, from explicit d x d
+    blocks of the gradients G [q, d, p] and [n, d, p] (O(q n p), chunks of ``chunk_size``
+    samples j): the reference the O(n p) feature route is checked against."""
+    gq = g_query.double()
+    inv_q = self_inv_sqrt(gq)
+    total = torch.zeros(gq.shape[0], dtype=torch.float64, device=gq.device)
+    for sl in _chunks(g_all.shape[0], _check_chunk(chunk_size)):
+        ga = g_all[sl].double()
+        total += similarity_from_gram(gram_rows(gq, ga), inv_q, self_inv_sqrt(ga)).sum(dim=1)
+    return total
+
+
+def relative_error(value: torch.Tensor, reference: torch.Tensor) -> float:
+    """max_i |value_i - reference_i| / |reference_i|."""
+    gap = (value.double() - reference.double()).abs() / reference.double().abs().clamp_min(1e-12)
+    return float(gap.max())
 
 
 def hard_count(features: torch.Tensor, threshold: float, chunk_size: int = 1024) -> torch.Tensor:

@@ -7,7 +7,9 @@ the training samples most similar to test queries.
 One pass over query chunks computes the unnormalised kernel blocks K(x_i, x_j) once and
 derives from them the brute-force normalised similarities (row sums, hard counts) and the
 denoising weights; the O(n p) density comes from the normalised features separately and
-is checked against those row sums."""
+is checked against those row sums. The ``density_exact`` gate checks it once more,
+independently, on a subset: gradients from a per-sample backward loop, the normalised
+kernel from its definition in float64, against every analysed sample."""
 
 from __future__ import annotations
 
@@ -24,15 +26,18 @@ from repgeom.similarity.denoising import (
     measured_ratio,
 )
 from repgeom.similarity.kernel import (
+    density_exact,
     density_from_features,
     gram_rows,
     normalize_features,
     per_sample_grads,
+    per_sample_grads_loop,
+    relative_error,
     self_inv_sqrt,
     similarity_from_gram,
     top_k_similar,
 )
-from repgeom.stats import pearson, spearman
+from repgeom.stats import pearson, spearman, subset_indices
 
 
 @torch.no_grad()
@@ -42,10 +47,23 @@ def _predict(model, x, batch: int = 512) -> torch.Tensor:
 
 def subsample(n: int, max_samples: int, seed: int) -> torch.Tensor:
     """All indices when max_samples is 0 or >= n, else a fixed random subset (sorted)."""
-    if max_samples <= 0 or max_samples >= n:
-        return torch.arange(n)
-    gen = torch.Generator().manual_seed(20_000 + seed)
-    return torch.randperm(n, generator=gen)[:max_samples].sort().values
+    return torch.from_numpy(subset_indices(n, max_samples, 20_000 + seed))
+
+
+def density_check(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    grads: torch.Tensor,
+    density: torch.Tensor,
+    n_check: int,
+    seed: int,
+) -> float:
+    """Max relative error of the O(n p) ``density`` on ``n_check`` of the samples ``x``
+    against density_exact, with the gradients of those samples recomputed by a backward
+    loop (``grads``: every sample's, [n, d, p], from the vmap route)."""
+    check = torch.from_numpy(subset_indices(x.shape[0], n_check, 40_000 + seed))
+    exact = density_exact(per_sample_grads_loop(model, x[check.to(x.device)]), grads)
+    return relative_error(density[check.to(density.device)], exact)
 
 
 def kernel_pass(grads, predictions, thresholds, chunk_size: int):
@@ -84,11 +102,13 @@ def analyze(
     n_queries: int,
     top_k: int,
     chunk_size: int,
+    density_check_samples: int,
     seed: int,
     device: torch.device,
     logger: logging.Logger | None = None,
 ) -> dict:
-    """Everything S2/S3 and the retrieval figure need, for one trained model.
+    """Everything S2/S3 and the retrieval figure need, for one trained model, and the
+    ``density_exact`` check of the density on ``density_check_samples`` samples.
 
     Returns ``samples`` (one row per analysed training sample), ``bins`` (density bins),
     ``summary`` (name -> number), ``retrieval`` (query, rank, train index, similarity) and
@@ -113,19 +133,23 @@ def analyze(
     feats = normalize_features(grads)
     density = density_from_features(feats)
     brute, hard, trace_s, averages = kernel_pass(grads, pred, thresholds, chunk_size)
-    gap = float(((density - brute).abs() / brute.abs().clamp_min(1e-12)).max())
+    gap = relative_error(density, brute)
+    check_error = density_check(model, x, grads, density, density_check_samples, seed)
     scale = len(idx) / n_train
     predicted = (trace_s * scale / d).clamp_min(0).sqrt()
     meas = measured_ratio(pred, true, labels)
     consistency = (pred - averages).norm(dim=1) / meas["noise_rms"]
     logger.info(
-        "%d of %d samples, p=%d, d=%d: mean N_S %.1f, O(np) vs brute gap %.2e",
+        "%d of %d samples, p=%d, d=%d: mean N_S %.1f, O(np) vs brute gap %.2e, "
+        "vs the exact check on %d samples %.2e",
         len(idx),
         n_train,
         grads.shape[2],
         d,
         float(density.mean()),
         gap,
+        min(density_check_samples, len(idx)),
+        check_error,
     )
     samples = pd.DataFrame(
         {
@@ -141,6 +165,8 @@ def analyze(
     bins = bin_by_density(samples, n_bins)
     summary = summarize_samples(samples, bins, gap=gap, noise_rms=meas["noise_rms"])
     summary["n_analysed"] = float(len(idx))
+    summary["density_check_max_rel_error"] = check_error
+    summary["density_check_samples"] = float(min(density_check_samples, len(idx)))
     summary["parameters"] = float(grads.shape[2])
     retrieval, images = retrieve(
         model, feats, idx, train, test, n_queries, top_k, chunk_size, seed, device
@@ -190,8 +216,7 @@ def retrieve(model, feats, idx, train, test, n_queries, top_k, chunk_size, seed,
     """The ``top_k`` analysed training samples most similar to ``n_queries`` test inputs."""
     if n_queries <= 0:
         return pd.DataFrame(columns=["query", "rank", "train_index", "similarity"]), {}
-    gen = torch.Generator().manual_seed(30_000 + seed)
-    q_idx = torch.randperm(test["inputs"].shape[0], generator=gen)[:n_queries]
+    q_idx = torch.from_numpy(subset_indices(test["inputs"].shape[0], n_queries, 30_000 + seed))
     xq = test["inputs"][q_idx].to(device)
     fq = normalize_features(per_sample_grads(model, xq, chunk_size=chunk_size))
     k = min(top_k, feats.shape[0])
