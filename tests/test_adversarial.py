@@ -11,7 +11,11 @@ import torchattacks
 from torch import nn
 
 from repgeom.adversarial import attacks as atk
-from repgeom.adversarial.checks import gradient_masking_checks, summarize_checks
+from repgeom.adversarial.checks import (
+    checks_concerning,
+    gradient_masking_checks,
+    summarize_checks,
+)
 from repgeom.adversarial.evaluate import AttackSettings, attack_plan, eps_grid, evaluate_model
 from repgeom.adversarial.summary import adversarial_claims, paired_gain, robustness_area
 
@@ -238,32 +242,148 @@ def test_robustness_area():
         robustness_area(np.array([0.1]), np.array([1.0]))
 
 
-def test_claims_from_a_table():
-    eps, aa_eps = [0.01, 0.1, 1.0], [0.1, 0.3]
+EPS, AA_EPS = [0.01, 0.1, 1.0], [0.1, 0.3]
+SHIFT = {0.0: 0.0, 0.1: 0.2, 1.0: -0.3}  # beta -> change of the curves it moves
+GATES = {
+    "min_loss_drop": 0.0,
+    "min_accuracy_over_chance": 0.3,
+    "adversarial_band": [0.1, 0.9],
+    "adversarial_min_discriminating_eps": 1,
+}
+
+
+def attack_rows():
+    """3 seeds x 3 betas whose compared models (beta 0, 0.1) pass every check: FGSM gains
+    with beta 0.1, PGD does not change, AutoAttack loses 0.1. Beta 1 (not compared)
+    fails pgd_vs_fgsm and autoattack_vs_pgd."""
     rows = []
-    for seed, jitter in enumerate([0.0, 0.02, -0.01]):
-        for beta, shift in [(0.0, 0.0), (0.1, 0.2), (1.0, -0.3)]:
-            base = np.array([0.9, 0.5, 0.0]) + jitter
-            rows += curve_rows("fgsm", beta, seed, list(np.clip(base + shift, 0, 1)), eps)
-            rows += curve_rows("pgd", beta, seed, list(np.clip(base - 0.1, 0, 1)), eps)
-            rows += curve_rows("autoattack", beta, seed, [0.3 - shift, 0.1], aa_eps, "aa")
+    for seed, j in enumerate([0.0, 0.02, -0.01]):
+        for beta, shift in SHIFT.items():
+            rows += curve_rows("fgsm", beta, seed, [0.9 + j, 0.5 + j + shift, 0.0], EPS)
+            rows += curve_rows("pgd", beta, seed, [0.8 + j, 0.4 + j, 0.0], EPS)
+            rows += curve_rows("pgd", beta, seed, [0.4, 0.2], AA_EPS, "aa")
+            rows += curve_rows("autoattack", beta, seed, [0.35 - shift, 0.15], AA_EPS, "aa")
+            rows += curve_rows("square", beta, seed, [0.5, 0.3], AA_EPS, "aa")
+    return rows
+
+
+def isometry_rows(accuracy=0.97, losses=(2.3, 0.3)):
+    """The isometry models' own rows: clean test accuracy, chance, loss tenths."""
+    rows = []
+    for seed in range(3):
+        for beta in SHIFT:
+            values = {
+                "accuracy": accuracy,
+                "chance_accuracy": 0.1,
+                "train_loss_first_tenth": losses[0],
+                "train_loss_last_tenth": losses[1],
+            }
+            rows += [
+                {"stage": "isometry", "method": "isometric_mlp", "dataset": "mnist"}
+                | {"seed": seed, "beta": beta, "metric": m, "value": v}
+                for m, v in values.items()
+            ]
+    return pd.DataFrame(rows)
+
+
+def claims_of(rows, iso=None, logger=None):
+    metrics = table(rows)
     claims = adversarial_claims(
-        table(rows),
+        metrics,
+        checks=gradient_masking_checks(metrics, tolerance=0.01, zero_accuracy=0.05),
+        isometry=isometry_rows() if iso is None else iso,
         reference_beta={"mnist": 0.1},
         threshold=0.0,
-        eps=eps,
-        aa_eps=aa_eps,
+        eps=EPS,
+        aa_eps=AA_EPS,
         scale={"mnist": {"n_points": 100}},
+        gates=GATES,
+        logger=logger,
     )
-    by_id = {(c["claim_id"], c["attack"]): c for c in claims}
-    # no fgsm_isometry rows in the table: that I3 row is skipped
+    return {(c["claim_id"], c["attack"]): c for c in claims}
+
+
+def test_claims_from_a_table(caplog):
+    with caplog.at_level("WARNING"):
+        by_id = claims_of(attack_rows())
+    # no fgsm_isometry rows in the table: that I3 case is skipped with a warning (the
+    # scorecard shows it as not tested)
     assert set(by_id) == {("I3", "fgsm"), ("I4", "pgd"), ("I4", "autoattack")}
-    assert {c["dataset"] for c in claims} == {"mnist"}
+    assert "no paired runs" in caplog.text and "fgsm_isometry" in caplog.text
+    assert {c["dataset"] for c in by_id.values()} == {"mnist"}
     i3, i4_pgd, i4_aa = by_id["I3", "fgsm"], by_id["I4", "pgd"], by_id["I4", "autoattack"]
-    assert i3["verdict"] == "reproduced" and i3["mean"] > 0
+    for c in by_id.values():
+        assert c["gate_status"] == "pass", c["reason"]
+        assert c["paper"] == "Beshkov et al. 2022"
+    assert i3["verdict"] == "reproduced" and i3["mean"] == pytest.approx(0.1)
     assert i4_pgd["verdict"] == "inconclusive"  # zero gain, zero spread
     assert i4_aa["verdict"] == "not reproduced" and i4_aa["mean"] == pytest.approx(-0.1)
     assert i3["n_seeds"] == 3 and "n_points=100" in i3["scale"]
+    # beta 1's failed checks concern no compared model: 2 checks x 6 models for FGSM,
+    # (monotone, reaches_zero, pgd_vs_fgsm at 3 eps, square_vs_whitebox at 2) x 6 for PGD
+    assert (
+        "gradient_masking (failed gradient-masking checks concerning fgsm, of 12) = 0"
+        in (i3["gates"])
+    )
+    assert "concerning pgd, of 42) = 0" in i4_pgd["gates"]
+    # FGSM: only eps 0.1 has both means in [0.1, 0.9] (0.903 at eps 0.01, 0 at eps 1)
+    assert "in [0.1, 0.9]) = 1, needs >= 1: pass" in i3["gates"]
+
+
+def test_untrained_models_make_every_row_invalid():
+    by_id = claims_of(attack_rows(), iso=isometry_rows(accuracy=0.12))
+    for c in by_id.values():
+        assert c["verdict"] == "invalid" and "heldout_accuracy" in c["reason"]
+        assert "= 0.02" in c["reason"]
+    by_id = claims_of(attack_rows(), iso=isometry_rows(losses=(2.3, 2.3)))
+    assert all("training" in c["reason"] for c in by_id.values())
+    assert all(c["verdict"] == "invalid" for c in by_id.values())
+
+
+def test_failed_masking_check_invalidates_the_rows_of_its_attack():
+    rows = attack_rows()
+    for r in rows:  # FGSM leaves 20% of the points robust at eps 1: reaches_zero fails
+        if r["method"] == "fgsm" and r["eps"] == 1.0 and r["beta"] == 0.0 and r["seed"] == 0:
+            r["value"] = 0.2
+    by_id = claims_of(rows)
+    i3 = by_id["I3", "fgsm"]
+    assert i3["verdict"] == "invalid"
+    assert "gradient_masking" in i3["reason"] and "reaches_zero" in i3["reason"]
+    assert "= 1, needs <= 0: FAIL" in i3["reason"]
+    assert by_id["I4", "pgd"]["verdict"] == "inconclusive"  # PGD's checks all pass
+    # Square stronger than both white-box attacks: PGD and AutoAttack are suspect, FGSM not.
+    rows = attack_rows()
+    for r in rows:
+        if r["method"] == "square" and r["beta"] == 0.1 and r["seed"] == 1:
+            r["value"] = 0.0
+    by_id = claims_of(rows)
+    for key in (("I4", "pgd"), ("I4", "autoattack")):
+        assert by_id[key]["verdict"] == "invalid"
+        assert "square_vs_whitebox" in by_id[key]["reason"]
+    assert by_id["I3", "fgsm"]["verdict"] == "reproduced"
+
+
+def test_eps_grid_where_every_accuracy_is_zero_is_invalid():
+    rows = [{**r, "value": 0.0} if r["method"] == "fgsm" else r for r in attack_rows()]
+    i3 = claims_of(rows)["I3", "fgsm"]
+    assert i3["verdict"] == "invalid"
+    assert "eps_grid" in i3["reason"] and "= 0, needs >= 1: FAIL" in i3["reason"]
+    assert "gradient_masking" not in i3["reason"]  # all zero is monotone and reaches zero
+
+
+def test_checks_concerning_an_attack():
+    checks = pd.DataFrame(
+        {
+            "metric": ["monotone", "pgd_vs_fgsm", "autoattack_vs_pgd", "square_vs_whitebox"],
+            "method": ["fgsm", "pgd", "autoattack", "square"],
+        }
+    )
+    got = {a: list(checks_concerning(checks, a)["metric"]) for a in ("fgsm", "pgd", "autoattack")}
+    assert got == {
+        "fgsm": ["monotone"],
+        "pgd": ["pgd_vs_fgsm", "square_vs_whitebox"],
+        "autoattack": ["autoattack_vs_pgd", "square_vs_whitebox"],
+    }
 
 
 def test_paired_gain_uses_seeds_present_for_both_betas():

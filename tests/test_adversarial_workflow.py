@@ -52,6 +52,12 @@ def test_smoke_run(smoke_dag):
     claims = pd.read_csv(res / "adversarial/claims.csv")
     assert set(claims["claim_id"]) == {"I3", "I4"}
     assert set(claims["attack"]) == {"fgsm", "fgsm_isometry", "pgd", "autoattack"}
+    # every row reports its four gates, measured in the run; smoke models may fail them
+    assert set(claims["verdict"]) <= {"inconclusive", "invalid"}  # one seed: no interval
+    for gate in ("training", "heldout_accuracy", "gradient_masking", "eps_grid"):
+        assert claims["gates"].str.contains(f"{gate} (", regex=False).all()
+    invalid = claims[claims["verdict"] == "invalid"]
+    assert (invalid["reason"].str.contains("FAIL|NaN")).all()
     checks = pd.read_csv(res / "adversarial/checks.csv")
     assert {"monotone", "reaches_zero", "pgd_vs_fgsm", "square_vs_whitebox"} <= set(
         checks["metric"]

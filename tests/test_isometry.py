@@ -25,6 +25,7 @@ from repgeom.isometry.summary import (
     beta_rank_correlation,
     isometry_claims,
 )
+from repgeom.isometry.train import run_isometric
 
 
 def double_loop_penalty(h, x, y, K):
@@ -162,50 +163,130 @@ def test_hierarchy_level_loss_trains_only_its_block():
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(g_total, g_level0, strict=True))
 
 
-def _sweep_table(acc, corr):
+GATES = {"min_loss_drop": 0.0, "min_accuracy_over_chance": 0.3}
+
+
+def _sweep_table(acc, corr, losses=(2.3, 0.3)):
+    """A dataset's sweep as the train rule writes it: per (seed, beta) accuracy, chance
+    (10 classes), the geometry metric and the loss over the first/last tenth of steps."""
     rows = []
     for seed, betas in enumerate(acc):
         for beta, a in betas.items():
-            rows.append(
-                {"seed": seed, "dataset": "mnist", "beta": beta, "metric": "accuracy", "value": a}
-            )
-            rows.append(
-                {
-                    "seed": seed,
-                    "dataset": "mnist",
-                    "beta": beta,
-                    "metric": "within_class_correlation",
-                    "value": corr[seed][beta],
-                }
-            )
+            values = {
+                "accuracy": a,
+                "chance_accuracy": 0.1,
+                "within_class_correlation": corr[seed][beta],
+                "train_loss_first_tenth": losses[0],
+                "train_loss_last_tenth": losses[1],
+            }
+            rows += [
+                {"seed": seed, "dataset": "mnist", "beta": beta, "metric": m, "value": v}
+                for m, v in values.items()
+            ]
     return pd.DataFrame(rows).assign(stage="isometry", method="isometric_mlp")
 
 
-def test_claims_from_a_sweep_table():
-    acc = [
-        {0.0: 0.97, 0.1: 0.965, 1.0: 0.95},
-        {0.0: 0.96, 0.1: 0.956, 1.0: 0.94},
-        {0.0: 0.97, 0.1: 0.964, 1.0: 0.95},
-    ]
-    corr = [
-        {0.0: 0.5, 0.1: 0.6, 1.0: 0.9},
-        {0.0: 0.4, 0.1: 0.7, 1.0: 0.8},
-        {0.0: 0.5, 0.1: 0.55, 1.0: 0.95},
-    ]
-    df = _sweep_table(acc, corr)
-    drops = accuracy_drop_points(df, "mnist", 0.1)
-    assert drops == pytest.approx([-0.5, -0.4, -0.6])
-    assert beta_rank_correlation(df, "mnist") == pytest.approx([1.0, 1.0, 1.0])
+ACC = [
+    {0.0: 0.97, 0.1: 0.965, 1.0: 0.95},
+    {0.0: 0.96, 0.1: 0.956, 1.0: 0.94},
+    {0.0: 0.97, 0.1: 0.964, 1.0: 0.95},
+]
+CORR = [
+    {0.0: 0.5, 0.1: 0.6, 1.0: 0.9},
+    {0.0: 0.4, 0.1: 0.7, 1.0: 0.8},
+    {0.0: 0.5, 0.1: 0.55, 1.0: 0.95},
+]
+
+
+def _claims(df):
     claims = isometry_claims(
         df,
         reference_betas={"mnist": 0.1},
         scales={"mnist": {"epochs": 5}},
         i1_threshold=-1.0,
         i2_threshold=0.0,
+        gates=GATES,
     )
-    by_id = {c["claim_id"]: c for c in claims}
+    return {c["claim_id"]: c for c in claims}
+
+
+def test_claims_from_a_sweep_table():
+    df = _sweep_table(ACC, CORR)
+    drops = accuracy_drop_points(df, "mnist", 0.1)
+    assert drops == pytest.approx([-0.5, -0.4, -0.6])
+    assert beta_rank_correlation(df, "mnist") == pytest.approx([1.0, 1.0, 1.0])
+    by_id = _claims(df)
     assert by_id["I1"]["verdict"] == "reproduced" and by_id["I1"]["dataset"] == "mnist"
     assert by_id["I2"]["n_seeds"] == 3 and by_id["I2"]["mean"] == pytest.approx(1.0)
     assert "dataset=mnist" in by_id["I1"]["scale"]
+    for c in by_id.values():
+        assert c["gate_status"] == "pass" and c["paper"] == "Beshkov et al. 2022"
+        assert (
+            "heldout_accuracy (test accuracy - chance (1/classes), worst of 9 models) = 0.84"
+            in (c["gates"])
+        )
     with pytest.raises(ValueError, match="beta 10"):
         accuracy_drop_points(df, "mnist", 10.0)
+
+
+def test_untrained_sweep_is_invalid_not_a_verdict():
+    # One model of the sweep at chance accuracy: no verdict rests on it.
+    acc = [dict(a) for a in ACC]
+    acc[1][1.0] = 0.11
+    by_id = _claims(_sweep_table(acc, CORR))
+    for c in by_id.values():
+        assert c["verdict"] == "invalid" and c["gate_status"] == "fail"
+        assert "heldout_accuracy" in c["reason"] and "= 0.01" in c["reason"]
+    # Losses that did not fall (first tenth 2.3, last 2.31): training gate.
+    by_id = _claims(_sweep_table(ACC, CORR, losses=(2.3, 2.31)))
+    for c in by_id.values():
+        assert c["verdict"] == "invalid" and "training" in c["reason"]
+        assert "heldout_accuracy" not in c["reason"]
+    # A model without its loss rows (a run from before the gate): not measured, invalid.
+    df = _sweep_table(ACC, CORR)
+    lost = (df["seed"] == 2) & (df["beta"] == 0.0) & df["metric"].str.startswith("train_loss")
+    by_id = _claims(df[~lost])
+    assert by_id["I1"]["verdict"] == "invalid" and "training" in by_id["I1"]["reason"]
+
+
+def test_constant_geometry_metric_makes_i2_invalid():
+    # The metric does not vary with beta: Spearman undefined (NaN), by the one policy.
+    flat = [{b: 0.5 for b in c} for c in CORR]
+    assert all(math.isnan(v) for v in beta_rank_correlation(_sweep_table(ACC, flat), "mnist"))
+    by_id = _claims(_sweep_table(ACC, flat))
+    assert by_id["I2"]["verdict"] == "invalid" and "NaN" in by_id["I2"]["reason"]
+    assert by_id["I1"]["verdict"] == "reproduced"
+
+
+def test_run_records_losses_and_chance():
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.arange(60) % 3
+    images = torch.rand(60, 1, 28, 28, generator=gen) * 60 + 60 * labels[:, None, None, None]
+    data = {
+        "train_images": images.to(torch.uint8),
+        "train_labels": labels,
+        "test_images": images[:30].to(torch.uint8),
+        "test_labels": labels[:30],
+    }
+    _, rows, _ = run_isometric(
+        data,
+        dataset="toy",
+        beta=0.1,
+        K=1.0,
+        seed=0,
+        epochs=1,
+        lr=3e-3,
+        batch_size=6,
+        max_train=0,
+        hidden=8,
+        depth=2,
+        eval_points=30,
+        scatter_pairs=5,
+        generator=torch.Generator().manual_seed(0),
+        device=torch.device("cpu"),
+    )
+    values = {r["metric"]: r["value"] for r in rows}
+    assert values["chance_accuracy"] == pytest.approx(1 / 3)
+    # one epoch of 10 steps: the first and last step, not the same epoch mean twice
+    assert values["train_loss_first_tenth"] > values["train_loss_last_tenth"]
+    assert [r["epoch"] for r in rows if r["metric"] == "train_loss"] == [1]

@@ -30,14 +30,27 @@ def test_isometry_stage_smoke(smoke_dag):
     acc = metrics[metrics["metric"] == "accuracy"]
     assert len(acc) == 4 and acc["value"].between(0, 1).all()
     assert set(metrics["metric"]) >= {"within_class_correlation", "between_class_stress"}
+    # what the gates read: chance, and the loss over the first/last tenth of the steps
+    # (one epoch of 5 steps here: the first step against the last)
+    wide = metrics.pivot_table(index=["dataset", "beta"], columns="metric", values="value")
+    assert (wide["chance_accuracy"] == 0.1).all()
+    assert (wide["train_loss_first_tenth"] > 0).all() and wide[
+        "train_loss_last_tenth"
+    ].notna().all()
     hier = read_metrics(res / "isometry" / "hierarchy_metrics.csv")
     levels = hier[hier["metric"] == "accuracy"].groupby("task")["level"].nunique()
     assert levels.to_dict() == {"mnist": 3, "torus": 3}
 
     claims = read_claims(res / "isometry" / "claims.csv")
     assert sorted(claims["claim_id"]) == ["I1", "I1", "I2", "I2"]
-    assert (claims["verdict"] == "inconclusive").all()  # one seed: no interval
-    assert claims["mean"].notna().all()
+    # One seed gives no interval, so no verdict; barely trained models may fail a gate.
+    assert set(claims["verdict"]) <= {"inconclusive", "invalid"}
+    for gate in ("training (", "heldout_accuracy ("):
+        assert claims["gates"].str.contains(gate, regex=False).all()
+    i1, i2 = claims[claims["claim_id"] == "I1"], claims[claims["claim_id"] == "I2"]
+    assert i1["mean"].notna().all()
+    # Two betas: Spearman over beta is undefined (NaN), so I2 is invalid, never a verdict.
+    assert (i2["verdict"] == "invalid").all() and i2["reason"].str.contains("NaN").all()
     for name in ("geometry", "distances", "hierarchy"):
         assert (res / "figures" / f"isometry_{name}.png").stat().st_size > 10_000
     for log in (smoke_dag / "logs" / "isometry").rglob("*.log"):

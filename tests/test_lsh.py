@@ -153,6 +153,8 @@ def test_training_reduces_loss_and_untrained_shares_the_init(one_thread):
         device=torch.device("cpu"),
     )
     assert summary["train_accuracy"] > 0.6 and summary["n_train"] == 120
+    # 20 epochs of 4 steps: the mean loss of the first 8 steps and of the last 8
+    assert summary["train_loss_first_tenth"] > 1.5 * summary["train_loss_last_tenth"]
     untrained = build_model("randnet", (128,), 1, 32, 8, init_seed=0)
     fresh = build_model("randnet", (128,), 6, 32, 8, init_seed=0)
     assert torch.equal(untrained.trunk[0].weight, fresh.trunk[0].weight)
@@ -173,7 +175,12 @@ def test_training_reduces_loss_and_untrained_shares_the_init(one_thread):
         )
 
 
-def _table(seeds, trained_ratio, acc_by_c, coll_slope):
+GATES = {"min_loss_drop": 0.0, "lsh_min_train_accuracy": 0.9}
+
+
+def _table(seeds, trained_ratio, acc_by_c, coll_slope, train_acc=1.0, losses=(1.6, 0.1)):
+    """The claims rule's input for one generator: eval rows of raw, untrained and trained
+    (per C) embeddings, and each classifier's training summary."""
     rows = []
     for seed in seeds:
         base = {"stage": "lsh", "generator": "randnet", "seed": seed}
@@ -190,42 +197,87 @@ def _table(seeds, trained_ratio, acc_by_c, coll_slope):
                 rows.append(
                     {**tag, "metric": "collision", "delta_gamma": d, "value": 0.5 + coll_slope * d}
                 )
+            summary = {
+                "train_accuracy": train_acc(c) if callable(train_acc) else train_acc,
+                "train_loss_first_tenth": losses[0],
+                "train_loss_last_tenth": losses[1],
+            }
+            rows += [{**tag, "metric": k, "value": v} for k, v in summary.items()]
     return pd.DataFrame(rows)
 
 
+def _claims(table):
+    claims = lsh_claims(
+        table, l1_max_ratio=0.5, l2_max_spearman=0.0, l3_min_margin=0.0, scale={}, gates=GATES
+    )
+    return {(c["claim_id"], c["generator"]): c for c in claims}
+
+
+ACC_BY_C = {5: 0.6, 20: 0.7, 50: 0.75}
+
+
 def test_claims_statistics():
-    good = _table([0, 1, 2], 0.2, {5: 0.6, 20: 0.7}, -0.1)
-    claims = {
-        c["claim_id"]: c
-        for c in lsh_claims(
-            good, l1_max_ratio=0.5, l2_max_spearman=0.0, l3_min_margin=0.0, scale={}
-        )
-    }
-    assert claims["L1-randnet"]["mean"] == pytest.approx(0.21 / 0.8)
-    assert claims["L1-randnet"]["verdict"] == "reproduced"
-    assert claims["L2-randnet"]["mean"] == pytest.approx(-1.0)
-    assert claims["L3-randnet"]["mean"] == pytest.approx(0.2)  # margin 0.2, Spearman 1
-    bad = _table([0, 1, 2], 0.2, {5: 0.6, 20: 0.4}, 0.1)
-    claims = {
-        c["claim_id"]: c
-        for c in lsh_claims(bad, l1_max_ratio=0.5, l2_max_spearman=0.0, l3_min_margin=0.0, scale={})
-    }
-    assert claims["L3-randnet"]["mean"] == pytest.approx(-1.0)  # falls with C
-    assert claims["L2-randnet"]["verdict"] == "not reproduced"  # +1 in every seed
+    claims = _claims(_table([0, 1, 2], 0.2, ACC_BY_C, -0.1))
+    assert set(claims) == {(f"L{i}", "randnet") for i in (1, 2, 3)}
+    assert claims["L1", "randnet"]["mean"] == pytest.approx(0.21 / 0.8)
+    assert claims["L1", "randnet"]["verdict"] == "reproduced"
+    assert claims["L2", "randnet"]["mean"] == pytest.approx(-1.0)
+    assert claims["L3", "randnet"]["mean"] == pytest.approx(0.25)  # margin 0.25, Spearman 1
+    for c in claims.values():
+        assert c["gate_status"] == "pass" and c["paper"] == "Dikkala et al. 2021"
+    assert "worst of 9 classifiers (C=5/20/50)" in claims["L3", "randnet"]["gates"]
+    assert "worst of 3 classifiers (C=50)" in claims["L1", "randnet"]["gates"]
+    claims = _claims(_table([0, 1, 2], 0.2, {5: 0.6, 20: 0.4, 50: 0.3}, 0.1))
+    assert claims["L3", "randnet"]["mean"] == pytest.approx(-1.0)  # falls with C
+    assert claims["L2", "randnet"]["verdict"] == "not reproduced"  # +1 in every seed
+    # Two values of C (the smoke preset): Spearman over C undefined -> L3 invalid.
+    claims = _claims(_table([0, 1, 2], 0.2, {5: 0.6, 20: 0.7}, -0.1))
+    assert claims["L3", "randnet"]["verdict"] == "invalid"
+    assert "NaN" in claims["L3", "randnet"]["reason"]
+
+
+def test_untrained_classifiers_give_invalid_not_a_verdict():
+    # The classifiers did not fit their training manifolds (0.58 at every C).
+    claims = _claims(_table([0, 1, 2], 0.2, ACC_BY_C, -0.1, train_acc=0.58))
+    for c in claims.values():
+        assert c["verdict"] == "invalid" and c["gate_status"] == "fail"
+        assert "lsh_train_accuracy" in c["reason"] and "= 0.58, needs >= 0.9" in c["reason"]
+    # Only the small C misses it: L1 and L2 use the largest C alone, L3 every C.
+    claims = _claims(_table([0, 1, 2], 0.2, ACC_BY_C, -0.1, train_acc=lambda c: 0.5 + c / 100))
+    assert claims["L3", "randnet"]["verdict"] == "invalid"
+    assert "lsh_train_accuracy" in claims["L3", "randnet"]["reason"]
+    assert claims["L1", "randnet"]["verdict"] == "reproduced"
+    # Loss that did not fall.
+    claims = _claims(_table([0, 1, 2], 0.2, ACC_BY_C, -0.1, losses=(1.6, 1.7)))
+    assert all(c["verdict"] == "invalid" and "training" in c["reason"] for c in claims.values())
+    # A classifier with no training summary: its gates are not measured.
+    table = _table([0, 1, 2], 0.2, ACC_BY_C, -0.1)
+    keep = ~((table.seed == 1) & (table.C == 50) & table.metric.str.startswith("train"))
+    claims = _claims(table[keep])
+    assert claims["L1", "randnet"]["verdict"] == "invalid"
+    assert "lsh_train_accuracy" in claims["L1", "randnet"]["reason"]
 
 
 @pytest.mark.slow
 def test_lsh_stage_smoke_run(smoke_dag):
     tmp_path = smoke_dag
     claims = pd.read_csv(tmp_path / "results/lsh/claims.csv")
-    assert sorted(claims["claim_id"]) == sorted(
-        f"L{i}-{g}" for i in (1, 2, 3) for g in ("randnet", "image")
+    assert sorted(zip(claims["claim_id"], claims["generator"], strict=True)) == sorted(
+        (f"L{i}", g) for i in (1, 2, 3) for g in ("randnet", "image")
     )
-    assert claims["mean"].notna().all() and (claims["n_seeds"] == 1).all()
+    assert (claims["n_seeds"] == 1).all()
+    assert claims.loc[claims["claim_id"] != "L3", "mean"].notna().all()
+    # Two values of C: the Spearman over C in L3 is undefined (NaN): invalid, no verdict.
+    l3 = claims[claims["claim_id"] == "L3"]
+    assert (l3["verdict"] == "invalid").all() and l3["reason"].str.contains("NaN").all()
+    for gate in ("training (", "lsh_train_accuracy ("):
+        assert claims["gates"].str.contains(gate, regex=False).all()
     metrics = pd.read_csv(tmp_path / "results/lsh/metrics.csv")
     acc = metrics[metrics.metric == "oneshot_accuracy"]
     assert set(acc["n_way"].dropna()) == {5, 20} and acc["value"].between(0, 1).all()
     assert set(metrics.loc[metrics.method == "trained", "C"]) == {5, 20}
+    train = metrics[metrics.metric.isin(["train_accuracy", "train_loss_first_tenth"])]
+    assert len(train) == 2 * 2 * 2  # generators x C x the two rows
     for name in ("collision", "invariance", "oneshot", "samples"):
         assert (tmp_path / f"results/figures/lsh_{name}.png").stat().st_size > 10_000
     assert (tmp_path / "results/lsh/eval/image/seed0.provenance.json").exists()

@@ -15,7 +15,7 @@ from repgeom.scorecard import README_END, README_START
 
 PAPER = str(REPO / "workflow" / "configs" / "paper.yaml")
 # Claim ids each stage must report (a stage may test a claim per dataset or
-# generator, e.g. L1-image): the scorecard is assembled from these.
+# generator, e.g. L1 with generator=image): the scorecard is assembled from these.
 STAGE_CLAIMS = {  # in the config's stage order
     "registration": {"R1"},
     "similarity": {"S1", "S2", "S3", "S4"},

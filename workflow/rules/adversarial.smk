@@ -54,6 +54,7 @@ rule adversarial_eval:
 rule adversarial_summary:
     input:
         metrics=adversarial_eval_outputs(),
+        isometry=isometry_run_files("metrics.csv"),
         registry=CLAIMS_REGISTRY,
     output:
         metrics="results/adversarial/metrics.csv",
@@ -76,6 +77,15 @@ rule adversarial_summary:
         tolerance=ADV["checks"]["tolerance"],
         zero_accuracy=ADV["checks"]["zero_accuracy"],
         scale={d: adversarial_scale(d) for d in adversarial_datasets()},
+        gates={
+            k: config["gates"][k]
+            for k in (
+                "min_loss_drop",
+                "min_accuracy_over_chance",
+                "adversarial_band",
+                "adversarial_min_discriminating_eps",
+            )
+        },
     script:
         "../scripts/adversarial_summary.py"
 

@@ -113,6 +113,10 @@ rule isometry_summary:
         scales=isometry_scales(),
         i1_threshold=ISO["i1_threshold"],
         i2_threshold=ISO["i2_threshold"],
+        gates={
+            k: config["gates"][k]
+            for k in ("min_loss_drop", "min_accuracy_over_chance")
+        },
     script:
         "../scripts/isometry_summary.py"
 

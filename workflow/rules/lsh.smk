@@ -142,6 +142,9 @@ rule lsh_claims:
         l1_max_ratio=LSH["l1_max_ratio"],
         l2_max_spearman=LSH["l2_max_spearman"],
         l3_min_margin=LSH["l3_min_margin"],
+        gates={
+            k: config["gates"][k] for k in ("min_loss_drop", "lsh_min_train_accuracy")
+        },
         scale={
             "C": LSH_C,
             "samples_per_class": LSH["samples_per_class"],

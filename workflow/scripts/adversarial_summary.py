@@ -1,5 +1,6 @@
 """Rule adversarial_summary: all runs -> one metrics table, gradient-masking checks,
-claims I3/I4 (checks and claims also in the log)."""
+claims I3/I4 gated on the checks and the isometry models' tables (checks and claims
+also in the log)."""
 
 from repgeom.adversarial.summary import summarize_stage
 from repgeom.smk import rule_run
@@ -8,6 +9,7 @@ with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
     out = snakemake.output  # noqa: F821
     run.extra["summary"] = summarize_stage(
         list(snakemake.input.metrics),  # noqa: F821
+        isometry_files=list(snakemake.input.isometry),  # noqa: F821
         metrics_out=out.metrics,
         checks_out=out.checks,
         claims_out=out.claims,

@@ -18,15 +18,17 @@ with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
         scales=p["scales"],
         i1_threshold=p["i1_threshold"],
         i2_threshold=p["i2_threshold"],
+        gates=p["gates"],
     )
     for c in claims:
         run.log.info(
-            "claim %s (%s): mean %.4g CI [%.4g, %.4g] -> %s",
+            "claim %s (%s): mean %.4g CI [%.4g, %.4g] -> %s (%s)",
             c["claim_id"],
             c["dataset"],
             c["mean"],
             c["ci_low"],
             c["ci_high"],
             c["verdict"],
+            c["reason"] or c["gates"],
         )
     write_claims(claims, out.claims)

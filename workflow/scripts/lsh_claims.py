@@ -14,6 +14,10 @@ with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
         l2_max_spearman=p.l2_max_spearman,
         l3_min_margin=p.l3_min_margin,
         scale=dict(p.scale),
+        gates=dict(p.gates),
     )
     table = write_claims(claims, out.claims)
-    run.log.info("claims:\n%s", table[["claim_id", "mean", "ci_low", "ci_high", "verdict"]])
+    columns = ["claim_id", "generator", "mean", "ci_low", "ci_high", "verdict"]
+    run.log.info("claims:\n%s", table[columns])
+    for c in claims:
+        run.log.info("%s %s: %s", c["claim_id"], c["generator"], c["reason"] or c["gates"])

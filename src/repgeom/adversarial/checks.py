@@ -10,7 +10,12 @@ adversarial robustness"), computed from the tidy accuracy table, one row per che
 
 The table has the tidy metric columns (stage, method, seed, metric, value) with
 metric = the check's name, method = the attack checked, plus dataset, beta, eps,
-tolerance, passed and a statement; a failing check is a result, not an error."""
+tolerance, passed and a statement; a failing check is a result, not an error.
+
+A claim under one attack rests on the checks that concern that attack
+(``checks_concerning``): those whose ``method`` is the attack, and square_vs_whitebox for
+the white-box attacks it compares Square with (PGD, AutoAttack): a black-box attack
+beating them means their gradients are masked."""
 
 from __future__ import annotations
 
@@ -122,6 +127,19 @@ def gradient_masking_checks(
             )
     columns = [*base_columns(), "eps", "tolerance", "passed", "statement"]
     return pd.DataFrame(rows, columns=columns)
+
+
+# Checks that vouch for other attacks than their ``method``.
+CHECK_CONCERNS = {"square_vs_whitebox": ("pgd", "autoattack")}
+
+
+def checks_concerning(checks: pd.DataFrame, attack: str) -> pd.DataFrame:
+    """The rows of ``checks`` whose result concerns ``attack``'s robust accuracies."""
+    concerns = [
+        method == attack or attack in CHECK_CONCERNS.get(check, ())
+        for check, method in zip(checks["metric"], checks["method"], strict=True)
+    ]
+    return checks[np.asarray(concerns, dtype=bool)]
 
 
 def base_columns() -> list[str]:

@@ -10,7 +10,16 @@
 
 Claims are evaluated per dataset with that dataset's reference beta. As in the isometry
 stage, claim ids stay I3/I4; the extra columns ``dataset`` and ``attack`` tell the rows
-apart (I3 under fgsm and under fgsm_isometry, I4 under pgd and autoattack)."""
+apart (I3 under fgsm and under fgsm_isometry, I4 under pgd and autoattack), the cases of
+the claims registry. A case without paired runs is skipped with a warning (the scorecard
+shows it as ``not tested``).
+
+Each row rests on four gates, measured in the run, for the two compared models (beta 0
+and the reference beta, every seed): ``training`` and ``heldout_accuracy`` (from the
+isometry stage's metric tables), ``gradient_masking`` (no failed check that concerns the
+row's attack, repgeom.adversarial.checks) and ``eps_grid`` (the grid of the statistic has
+enough eps where both models' mean robust accuracy lies inside a band: a grid on which
+both are ~1 or both ~0 everywhere cannot tell them apart)."""
 
 from __future__ import annotations
 
@@ -20,9 +29,14 @@ import math
 import numpy as np
 import pandas as pd
 
-from repgeom.adversarial.checks import gradient_masking_checks, summarize_checks
+from repgeom.adversarial.checks import (
+    checks_concerning,
+    gradient_masking_checks,
+    summarize_checks,
+)
 from repgeom.adversarial.evaluate import AA, MAIN
-from repgeom.claims import evaluate_claim, write_claims
+from repgeom.claims import Gate, evaluate_claim, write_claims
+from repgeom.isometry.summary import model_gates
 from repgeom.metrics import read_metrics, write_metrics
 
 
@@ -40,11 +54,17 @@ def _on_grid(eps: pd.Series, grid) -> pd.Series:
     return eps.apply(lambda e: any(math.isclose(e, g, rel_tol=1e-9) for g in grid))
 
 
+def _grid_rows(acc: pd.DataFrame, method: str, grid, kind: str) -> pd.DataFrame:
+    """Accuracy rows of ``method`` on ``grid``: main subset for kind 'area', AutoAttack's
+    subset for kind 'mean'."""
+    subset = MAIN if kind == "area" else AA
+    return acc[(acc["method"] == method) & (acc["subset"] == subset) & _on_grid(acc["eps"], grid)]
+
+
 def per_seed_statistic(acc: pd.DataFrame, method: str, grid, kind: str) -> pd.Series:
     """Per (beta, seed): the curve's area over ``grid`` (kind 'area', main subset) or its
     mean accuracy over ``grid`` (kind 'mean', AutoAttack subset)."""
-    subset = MAIN if kind == "area" else AA
-    sel = acc[(acc["method"] == method) & (acc["subset"] == subset) & _on_grid(acc["eps"], grid)]
+    sel = _grid_rows(acc, method, grid, kind)
     out = {}
     for (beta, seed), g in sel.groupby(["beta", "seed"]):
         if g["eps"].nunique() < len(grid):
@@ -65,6 +85,43 @@ def paired_gain(stat: pd.Series, beta_ref: float) -> list[float]:
     zero = stat[np.isclose(betas, 0.0)].droplevel(0)
     common = sorted(set(ref.index) & set(zero.index))
     return [float(ref[s] - zero[s]) for s in common]
+
+
+def eps_grid_gate(
+    acc: pd.DataFrame, method: str, grid, kind: str, betas, band, min_eps: int
+) -> Gate:
+    """``eps_grid``: the eps of ``grid`` where the mean robust accuracy over seeds of every
+    model in ``betas`` lies inside ``band`` (inclusive); a beta without results there
+    counts as outside."""
+    sel = _grid_rows(acc, method, grid, kind)
+    lo, hi = band
+    inside = 0
+    for eps in grid:
+        at = sel[np.isclose(sel["eps"], eps, rtol=1e-9)]
+        means = [at.loc[np.isclose(at["beta"], b), "value"].mean() for b in betas]
+        inside += all(lo <= m <= hi for m in means)  # NaN compares False: outside
+    what = (
+        f"eps of the {len(grid)}-point grid where the mean robust accuracy of beta "
+        f"{' and '.join(f'{b:g}' for b in betas)} both lie in [{lo:g}, {hi:g}]"
+    )
+    return Gate("eps_grid", inside, min_eps, ">=", what)
+
+
+def masking_gate(checks: pd.DataFrame, dataset: str, betas, attack: str) -> Gate:
+    """``gradient_masking``: failed checks that concern ``attack`` on ``dataset``'s models
+    at ``betas`` (NaN when no check concerns it: nothing vouches for the attack)."""
+    rel = checks_concerning(checks, attack)
+    rel = rel[(rel["dataset"] == dataset) & _near_any(rel["beta"], betas)]
+    failed = rel[~rel["passed"].astype(bool)]
+    names = ", ".join(sorted(set(failed["metric"])))
+    what = f"failed gradient-masking checks concerning {attack}, of {len(rel)}" + (
+        f": {names}" if names else ""
+    )
+    return Gate("gradient_masking", len(failed) if len(rel) else math.nan, 0, "<=", what)
+
+
+def _near_any(values: pd.Series, targets) -> np.ndarray:
+    return np.isclose(values.to_numpy(float)[:, None], list(targets)).any(axis=1)
 
 
 CLAIMS = (
@@ -89,13 +146,19 @@ CLAIMS = (
 def adversarial_claims(
     metrics: pd.DataFrame,
     *,
+    checks: pd.DataFrame,
+    isometry: pd.DataFrame,
     reference_beta: dict[str, float],
     threshold: float,
     eps: list[float],
     aa_eps: list[float],
     scale: dict[str, dict],
+    gates: dict,
     logger: logging.Logger | None = None,
 ) -> list[dict]:
+    """Claims I3/I4 from the attack table ``metrics``, its gradient-masking ``checks`` and
+    the isometry stage's per-model metrics ``isometry`` (losses, clean test accuracy);
+    ``gates`` is the config's gates section."""
     log = logger or logging.getLogger("repgeom.adversarial")
     acc = metrics[metrics["metric"] == "accuracy"]
     claims = []
@@ -104,7 +167,9 @@ def adversarial_claims(
             log.warning("no reference beta for %s: no claims for it", dataset)
             continue
         beta_ref = float(reference_beta[dataset])
+        betas = (0.0, beta_ref)
         sub = acc[acc["dataset"] == dataset]
+        models = model_gates(isometry, dataset, gates, betas=list(betas))
         for claim_id, method, kind, statement in CLAIMS:
             grid = eps if kind == "area" else aa_eps
             values = paired_gain(per_seed_statistic(sub, method, grid, kind), beta_ref)
@@ -117,6 +182,19 @@ def adversarial_claims(
                     method,
                 )
                 continue
+            measured = [
+                *models,
+                masking_gate(checks, dataset, betas, method),
+                eps_grid_gate(
+                    sub,
+                    method,
+                    grid,
+                    kind,
+                    betas,
+                    gates["adversarial_band"],
+                    gates["adversarial_min_discriminating_eps"],
+                ),
+            ]
             metric = (
                 f"normalised area under {method} robust accuracy vs log10(eps), "
                 f"eps in [{min(grid):.3g}, {max(grid):.3g}] ({len(grid)} points), "
@@ -136,6 +214,7 @@ def adversarial_claims(
                         threshold=threshold,
                         direction=">",
                         scale={"dataset": dataset, **scale.get(dataset, {})},
+                        gates=measured,
                     ),
                     "dataset": dataset,
                     "attack": method,
@@ -147,6 +226,7 @@ def adversarial_claims(
 def summarize_stage(
     metric_files: list[str],
     *,
+    isometry_files: list[str],
     metrics_out: str,
     checks_out: str,
     claims_out: str,
@@ -157,9 +237,11 @@ def summarize_stage(
     tolerance: float,
     zero_accuracy: float,
     scale: dict[str, dict],
+    gates: dict,
     logger: logging.Logger | None = None,
 ) -> dict:
-    """Merge the per-model tables, run the gradient-masking checks and the claims, write
+    """Merge the per-model tables, run the gradient-masking checks and the claims (gated
+    with the checks and the isometry stage's per-model tables ``isometry_files``), write
     the three tables and report both in the log; returns counts for the provenance."""
     log = logger or logging.getLogger("repgeom.adversarial")
     metrics = write_metrics(read_metrics(metric_files), metrics_out)
@@ -186,20 +268,23 @@ def summarize_stage(
         )
     claims = adversarial_claims(
         metrics,
+        checks=checks,
+        isometry=read_metrics(isometry_files),
         reference_beta=reference_beta,
         threshold=threshold,
         eps=eps,
         aa_eps=aa_eps,
         scale=scale,
+        gates=gates,
         logger=log,
     )
     table = write_claims(claims, claims_out)
-    log.info(
-        "claims:\n%s",
-        table[["claim_id", "mean", "ci_low", "ci_high", "n_seeds", "verdict"]].to_string(
-            index=False
-        ),
-    )
+    columns = ["claim_id", "mean", "ci_low", "ci_high", "n_seeds", "verdict"]
+    log.info("claims:\n%s", table[columns].to_string(index=False))
+    for c in claims:
+        log.info(
+            "%s %s %s: %s", c["claim_id"], c["dataset"], c["attack"], c["reason"] or c["gates"]
+        )
     return {
         "n_runs": len(metric_files),
         "n_checks": len(checks),

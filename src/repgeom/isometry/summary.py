@@ -1,11 +1,15 @@
-"""Stage-level tables and claims I1, I2 from the per-model metric tables."""
+"""Stage-level tables and claims I1, I2 from the per-model metric tables. Both rest on
+every model of the dataset's beta sweep: its loss fell (``training``) and its test
+accuracy is well above chance (``heldout_accuracy``); the adversarial stage checks the
+same two gates on the models it compares (``model_gates``)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from repgeom.claims import evaluate_claim
+from repgeom.claims import Gate, evaluate_claim
+from repgeom.gate_inputs import per_model, training_gate_of
 from repgeom.stats import spearman
 
 STAGE = "isometry"
@@ -37,6 +41,27 @@ def beta_rank_correlation(df: pd.DataFrame, dataset: str, metric: str = "within_
     )
 
 
+def model_gates(
+    df: pd.DataFrame, dataset: str, gates: dict, betas: list[float] | None = None
+) -> list[Gate]:
+    """``training`` and ``heldout_accuracy`` over every model (beta, seed) of ``dataset``
+    in ``df``, or only those at ``betas``: the worst model decides each."""
+    sel = df[df["dataset"] == dataset]
+    if betas is not None:
+        sel = sel[np.isclose(sel["beta"].to_numpy(float)[:, None], betas).any(axis=1)]
+    wide = per_model(sel, ["beta", "seed"], ["accuracy", "chance_accuracy"])
+    return [
+        training_gate_of(sel, ["beta", "seed"], gates["min_loss_drop"]),
+        Gate.worst(
+            "heldout_accuracy",
+            wide["accuracy"] - wide["chance_accuracy"],
+            gates["min_accuracy_over_chance"],
+            ">",
+            f"test accuracy - chance (1/classes), worst of {len(wide)} models",
+        ),
+    ]
+
+
 def isometry_claims(
     df: pd.DataFrame,
     *,
@@ -44,12 +69,15 @@ def isometry_claims(
     scales: dict[str, dict],
     i1_threshold: float,
     i2_threshold: float,
+    gates: dict,
 ) -> list[dict]:
-    """Claims I1 and I2 for every dataset in ``reference_betas`` (claim ids stay I1/I2;
-    the dataset is an extra column and part of the scale)."""
+    """Claims I1 and I2 for every dataset in ``reference_betas`` (ids I1/I2 with a
+    ``dataset`` column, the registry's case), gated on every model of its sweep; ``gates``
+    is the config's gates section (min_loss_drop, min_accuracy_over_chance)."""
     claims = []
     for dataset, ref in reference_betas.items():
         scale = {"dataset": dataset, **scales[dataset]}
+        measured = model_gates(df, dataset, gates)
         i1 = evaluate_claim(
             claim_id="I1",
             statement=(
@@ -61,6 +89,7 @@ def isometry_claims(
             threshold=i1_threshold,
             direction=">",
             scale=scale,
+            gates=measured,
         )
         i2 = evaluate_claim(
             claim_id="I2",
@@ -70,6 +99,7 @@ def isometry_claims(
             threshold=i2_threshold,
             direction=">",
             scale=scale,
+            gates=measured,
         )
         claims += [{**i1, "dataset": dataset}, {**i2, "dataset": dataset}]
     return claims

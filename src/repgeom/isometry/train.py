@@ -8,6 +8,7 @@ import logging
 
 import torch
 
+from repgeom.gate_inputs import StepLosses
 from repgeom.isometry.geometry import (
     accuracy,
     geometry_metrics,
@@ -51,8 +52,9 @@ def train_isometric(
     generator: torch.Generator,
     device: torch.device,
     logger: logging.Logger | None = None,
-) -> tuple[IsometricMLP, list[dict]]:
-    """Adam on CE + beta * isometry penalty; returns (model in eval mode, history)."""
+) -> tuple[IsometricMLP, list[dict], dict[str, float]]:
+    """Adam on CE + beta * isometry penalty; returns (model in eval mode, per-epoch
+    history, mean loss over the first and the last tenth of the steps)."""
     idx = fixed_subset(len(data["train_labels"]), max_train, TRAIN_SUBSET_SEED)
     x = to_unit_float(data["train_images"][idx.to(data["train_images"].device)]).to(device)
     y = data["train_labels"][idx.to(data["train_labels"].device)].to(device)
@@ -66,17 +68,18 @@ def train_isometric(
     def loss_fn(m, xb, yb):
         return isometric_loss(m, xb, yb, beta, K)
 
+    steps = StepLosses(loss_fn)
     history = fit(
         model,
         (x, y),
-        loss_fn,
+        steps,
         optimizer,
         epochs=epochs,
         batch_size=batch_size,
         generator=generator,
         logger=logger,
     )
-    return model.eval(), history
+    return model.eval(), history, steps.tenths()
 
 
 @torch.no_grad()
@@ -88,11 +91,15 @@ def evaluate_isometric(
     scatter_pairs: int,
     device: torch.device,
 ) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
-    """Clean test accuracy (whole test set) and the geometry metrics on a fixed subset
-    of ``eval_points`` test images; also a sample of within-class distance pairs."""
+    """Clean test accuracy (whole test set) beside chance (1 / classes), and the geometry
+    metrics on a fixed subset of ``eval_points`` test images; also a sample of
+    within-class distance pairs."""
     x = to_unit_float(data["test_images"]).to(device)
     y = data["test_labels"].to(device)
-    metrics = {"accuracy": accuracy(model, x, y)}
+    metrics = {
+        "accuracy": accuracy(model, x, y),
+        "chance_accuracy": 1.0 / model.config["n_classes"],
+    }
     sub = fixed_subset(len(y), eval_points, EVAL_SUBSET_SEED).to(device)
     h = representation_of(model, x[sub])
     metrics.update(geometry_metrics(h, x[sub], y[sub]))
@@ -121,8 +128,9 @@ def run_isometric(
     logger: logging.Logger | None = None,
 ) -> tuple[IsometricMLP, list[dict], list[dict]]:
     """Train and evaluate one model: (model, metric rows, distance-pair rows), the rows
-    tidy (stage, method, seed, metric, value + parameters)."""
-    model, history = train_isometric(
+    tidy (stage, method, seed, metric, value + parameters). The metric rows hold the loss
+    of every epoch and of the first and last tenth of the steps (the ``training`` gate)."""
+    model, history, loss_tenths = train_isometric(
         data,
         beta=beta,
         K=K,
@@ -143,7 +151,7 @@ def run_isometric(
         logger.info("%s beta=%g seed=%d: %s", dataset, beta, seed, metrics)
     base = {"stage": "isometry", "method": "isometric_mlp", "seed": seed, "dataset": dataset}
     base |= {"beta": beta, "K": K}
-    rows = [{**base, "metric": k, "value": v} for k, v in metrics.items()]
+    rows = [{**base, "metric": k, "value": v} for k, v in (metrics | loss_tenths).items()]
     rows += [
         {**base, "metric": "train_loss", "value": h["loss"], "epoch": h["epoch"]} for h in history
     ]

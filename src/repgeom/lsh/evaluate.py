@@ -7,7 +7,9 @@
 * ``one_shot_accuracy``: N-way episodes on unseen manifolds, one support sample per
   manifold, nearest neighbour (Euclidean) on embeddings;
 * ``evaluate_seed`` runs all three for raw inputs, the untrained network and the trained
-  ones; ``lsh_claims`` turns the tidy table into the claims L1-L3."""
+  ones; ``lsh_claims`` turns the tidy table into the claims L1-L3, one row per generator,
+  each gated on the classifiers it uses: their loss fell (``training``) and they fit their
+  training manifolds (``lsh_train_accuracy``)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from repgeom.claims import evaluate_claim
+from repgeom.claims import Gate, evaluate_claim
+from repgeom.gate_inputs import per_model, training_gate_of
 from repgeom.lsh.models import embed_all
 from repgeom.stats import spearman
 
@@ -218,6 +221,24 @@ def l3_statistic(g: pd.DataFrame, c_max: float) -> float:
     return float(np.minimum(trained[c_max] - baseline, spearman(trained.index, trained.values)))
 
 
+def classifier_gates(df: pd.DataFrame, cs, gates: dict) -> list[Gate]:
+    """``training`` and ``lsh_train_accuracy`` over the trained classifiers (every seed)
+    at the values ``cs`` of C in ``df`` (one generator's rows, eval and train)."""
+    trained = df[(df.method == "trained") & df.C.isin(list(cs))]
+    acc = per_model(trained, ["seed", "C"], ["train_accuracy"])["train_accuracy"]
+    c_text = "/".join(f"{c:g}" for c in sorted(cs))
+    return [
+        training_gate_of(trained, ["seed", "C"], gates["min_loss_drop"]),
+        Gate.worst(
+            "lsh_train_accuracy",
+            acc,
+            gates["lsh_min_train_accuracy"],
+            ">=",
+            f"accuracy on its training samples, worst of {len(acc)} classifiers (C={c_text})",
+        ),
+    ]
+
+
 def lsh_claims(
     metrics: pd.DataFrame,
     *,
@@ -225,21 +246,26 @@ def lsh_claims(
     l2_max_spearman: float,
     l3_min_margin: float,
     scale: dict,
+    gates: dict,
 ) -> list[dict]:
-    """Claims L1-L3 for each generator (ids ``L1-randnet``, ``L1-image``, ...), each a
-    per-seed statistic at the largest C, mean and CI over seeds (statistics fixed here,
-    thresholds from the config)."""
+    """Claims L1-L3 for each generator (ids L1, L2, L3 with a ``generator`` column, the
+    registry's case), each a per-seed statistic at the largest C, mean and CI over seeds
+    (statistics fixed here, thresholds from the config). L1 and L2 use the classifiers at
+    the largest C, L3 those at every C; ``gates`` is the config's gates section
+    (min_loss_drop, lsh_min_train_accuracy)."""
     claims = []
     for kind, df in metrics.groupby("generator", sort=False):
         c_max = df["C"].max()
         if not ((df.method == "trained") & (df.C == c_max)).any():
             raise ValueError(f"claims: no trained results for generator {kind}")
         where = {**scale, "generator": kind, "C": int(c_max)}
+        at_max = classifier_gates(df, [c_max], gates)
+        every_c = classifier_gates(df, df.loc[df.method == "trained", "C"].unique(), gates)
 
         sub = df[df.metric.isin(["invariance_ratio", "collision", "oneshot_accuracy"])]
-        claims += [
+        rows = [
             evaluate_claim(
-                claim_id=f"L1-{kind}",
+                claim_id="L1",
                 statement=(
                     f"{kind} manifolds: the trained embedding is close to theta-invariant: on "
                     "unseen manifolds at the largest C, its within/overall mean pairwise "
@@ -251,9 +277,10 @@ def lsh_claims(
                 threshold=l1_max_ratio,
                 direction="<",
                 scale=where,
+                gates=at_max,
             ),
             evaluate_claim(
-                claim_id=f"L2-{kind}",
+                claim_id="L2",
                 statement=(
                     f"{kind} manifolds: the sign-hash collision probability of trained "
                     "embeddings (largest C) between pairs of manifolds falls with ||dgamma||: "
@@ -265,9 +292,10 @@ def lsh_claims(
                 threshold=l2_max_spearman,
                 direction="<",
                 scale=where,
+                gates=at_max,
             ),
             evaluate_claim(
-                claim_id=f"L3-{kind}",
+                claim_id="L3",
                 statement=(
                     f"{kind} manifolds: one-shot accuracy on unseen manifolds (mean over N-way "
                     "settings) beats both baselines and rises with C: per seed, min(trained "
@@ -279,6 +307,8 @@ def lsh_claims(
                 threshold=l3_min_margin,
                 direction=">",
                 scale=where,
+                gates=every_c,
             ),
         ]
+        claims += [{**row, "generator": kind} for row in rows]
     return claims

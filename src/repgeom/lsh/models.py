@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from repgeom.gate_inputs import StepLosses
 from repgeom.io import save_torch
 from repgeom.lsh.generators import to_float
 from repgeom.training import fit
@@ -109,7 +110,8 @@ def train_classifier(
     logger: logging.Logger | None = None,
 ) -> tuple[Embedder, dict]:
     """Cross-entropy on the first ``n_classes`` seen manifolds for about ``steps`` steps
-    (whole epochs). Returns the model and a summary (epochs, final loss, train accuracy)."""
+    (whole epochs). Returns the model and a summary (epochs, final loss, mean loss over the
+    first and the last tenth of the steps, accuracy on its training samples at the end)."""
     available = int(data["y_train"].max()) + 1
     if not 1 < n_classes <= available:
         raise ValueError(f"n_classes must be in [2, {available}], got {n_classes}")
@@ -125,10 +127,11 @@ def train_classifier(
     def loss_fn(m, xb, yb):
         return F.cross_entropy(m(xb), yb)
 
+    step_losses = StepLosses(loss_fn)
     history = fit(
         model,
         (x, y),
-        loss_fn,
+        step_losses,
         optimizer,
         epochs=epochs,
         batch_size=batch_size,
@@ -142,6 +145,7 @@ def train_classifier(
     summary = {
         "epochs": epochs,
         "final_loss": history[-1]["loss"],
+        **step_losses.tenths(),
         "train_accuracy": float((pred == y).float().mean()),
         "n_train": int(x.shape[0]),
     }
