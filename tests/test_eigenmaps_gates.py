@@ -10,19 +10,10 @@ import pytest
 
 from repgeom.eigenmaps.gates import (
     RANDOM_INIT,
-    loss_tenths,
     models_training_gate,
     probe_floor_gate,
     step_loss_rows,
 )
-
-
-def test_loss_tenths_take_at_least_one_step_from_each_end():
-    assert loss_tenths(range(1, 101)) == (5.5, 95.5)  # 10 steps each
-    assert loss_tenths([4.0, 2.0, 1.0]) == (4.0, 1.0)  # a tenth of 3 steps: 1 step
-    assert loss_tenths(list(range(11))) == (0.5, 9.5)  # ceil(11 / 10) = 2 steps
-    with pytest.raises(ValueError, match="empty"):
-        loss_tenths([])
 
 
 def test_step_loss_rows_number_the_steps():

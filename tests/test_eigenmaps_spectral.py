@@ -13,7 +13,7 @@ import pytest
 import torch
 from conftest import SMOKE, run_snakemake
 
-from repgeom.eigenmaps.gates import loss_tenths, models_training_gate, step_loss_rows
+from repgeom.eigenmaps.gates import models_training_gate, step_loss_rows
 from repgeom.eigenmaps.graph import (
     build_graph,
     cluster_scores,
@@ -37,6 +37,7 @@ from repgeom.eigenmaps.toy import (
     toy_claims,
     train_views,
 )
+from repgeom.gate_inputs import first_last_tenth
 
 CPU = torch.device("cpu")
 
@@ -99,7 +100,7 @@ def test_toy_recovers_ordered_fourier_modes_on_a_tiny_budget(one_thread):
     res = evaluate_circle(model, jitter=0.5, grid=256, n_pairs=8192, generator=gen, device=CPU)
     assert [g["alignment"] for g in res["groups"]] == pytest.approx([1, 1], abs=0.05)
     # every step's loss comes back; the (negative) NeuralEF loss fell: the training gate
-    first, last = loss_tenths(losses)
+    first, last = first_last_tenth(losses).values()
     assert len(losses) == 200 and last < first < 0
     np.testing.assert_allclose(res["eigenvalues"], res["exact_eigenvalues"], atol=0.05)
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from repgeom.gate_inputs import first_last_tenth, loss_rows
 from repgeom.registration import (
     build_model,
     load_checkpoint,
@@ -23,7 +24,6 @@ from repgeom.registration import (
 )
 from repgeom.registration.evaluate import (
     accuracy_curve,
-    loss_rows,
     model_rows,
     r1_claims,
     rmse,
@@ -36,7 +36,6 @@ from repgeom.registration.scenes import (
     samples_per_scene,
     stream,
 )
-from repgeom.training import first_last_tenth
 
 SMALL = {"grid": 2, "crops_per_building": 3}
 
@@ -285,11 +284,11 @@ def _ratio_table(values: dict, floor: float = 0.1, drop: float = 0.5) -> pd.Data
 def test_loss_rows_are_the_first_and_last_tenth_means():
     rows = loss_rows([5.0, 4.0, 3.0, 2.0, 1.0] * 4, {"seed": 0})
     assert [(r["metric"], r["value"]) for r in rows] == [
-        ("loss_first_tenth", 4.5),  # 20 epochs: the first 2 and the last 2
-        ("loss_last_tenth", 1.5),
+        ("train_loss_first_tenth", 4.5),  # 20 epochs: the first 2 and the last 2
+        ("train_loss_last_tenth", 1.5),
     ]
-    assert first_last_tenth([3.0, 1.0]) == (3.0, 1.0)  # a tenth is at least one entry
-    with pytest.raises(ValueError, match="empty"):
+    assert list(first_last_tenth([3.0, 1.0]).values()) == [3.0, 1.0]  # at least one entry
+    with pytest.raises(ValueError, match="no losses"):
         first_last_tenth([])
 
 
@@ -341,7 +340,7 @@ def test_r1_is_invalid_without_sigma_0_models_or_loss_rows():
     assert no_floor["verdict"] == "invalid"
     assert "registration_floor" in no_floor["reason"] and "none in this run" in no_floor["reason"]
     # One model lacks its loss rows: the gate fails instead of skipping that model.
-    lost = (table.seed == 1) & (table.sigma == 2.0) & table.metric.str.startswith("loss")
+    lost = (table.seed == 1) & (table.sigma == 2.0) & table.metric.str.startswith("train_loss")
     (unlogged,) = r1_claims(table[~lost], max_ratio=0.5, gates=GATES, scale={})
     assert unlogged["verdict"] == "invalid" and unlogged["reason"].startswith("training")
 
@@ -357,10 +356,18 @@ def test_registration_stage_smoke(smoke_dag):
     )
     assert claims["scale"].str.contains("epochs").all()
     assert claims["gates"].str.contains("training").all()
-    # The smoke preset trains no sigma = 0 model: no floor, no verdict.
-    assert (claims["verdict"] == "invalid").all()
-    assert claims["reason"].str.contains("registration_floor .* none in this run").all()
-    for m in ("rmse_pred", "rmse_label", "ratio", "acc_pred", "acc_label", "loss_first_tenth"):
+    # The smoke preset trains sigma = 0 too: the floor gate is measured, and a failed gate
+    # is the only way to an invalid row (the statistic is defined).
+    assert claims["gates"].str.contains("registration_floor \\(held-out rmse_pred").all()
+    assert ((claims["verdict"] == "invalid") == (claims["gate_status"] == "fail")).all()
+    for m in (
+        "rmse_pred",
+        "rmse_label",
+        "ratio",
+        "acc_pred",
+        "acc_label",
+        "train_loss_first_tenth",
+    ):
         assert m in set(metrics["metric"]), m
     assert set(metrics.loc[metrics.metric == "ratio", "split"]) == {"train", "test"}
     assert metrics["value"].notna().all()

@@ -14,7 +14,7 @@ import scipy.linalg
 import torch
 from torch import nn
 
-from repgeom.registration.evaluate import loss_rows
+from repgeom.gate_inputs import loss_rows
 from repgeom.similarity.claims import similarity_claims
 from repgeom.similarity.denoising import bin_by_density, denoising_from_gram, log_slope
 from repgeom.similarity.enforce import (
@@ -268,7 +268,9 @@ def test_toy_data_and_density_fall_with_frequency():
     mean = metrics[metrics.metric == "density_mean"].set_index("frequency")["value"]
     assert log_frequency_slope(mean.index, mean.values) < 0
     loss = metrics.pivot_table(index="frequency", columns="metric", values="value")
-    assert (loss["loss_last_tenth"] < loss["loss_first_tenth"]).all()  # both MLPs learned
+    assert (
+        loss["train_loss_last_tenth"] < loss["train_loss_first_tenth"]
+    ).all()  # both MLPs learned
     assert log_frequency_slope([1, 2, 4], [8, 4, 2]) == pytest.approx(math.log(0.5))
 
 
@@ -336,10 +338,10 @@ def test_enforce_variants_share_init_and_rejects_unknown():
     assert (metrics[metrics.metric == "chance_accuracy"]["value"] == 0.1).all()
     # The task loss of each evaluation interval (none at step 0) and its tenths.
     assert curves["train_loss"].isna().tolist() == (curves["step"] == 0).tolist()
-    tenths = metrics[metrics.metric.str.startswith("loss_")].set_index(["variant", "metric"])
+    tenths = metrics[metrics.metric.str.startswith("train_loss_")].set_index(["variant", "metric"])
     first_interval = curves[curves.step == 2].set_index("variant")["train_loss"]
     for variant in ("baseline", "minus_cos"):
-        assert tenths.loc[(variant, "loss_first_tenth"), "value"] == first_interval[variant]
+        assert tenths.loc[(variant, "train_loss_first_tenth"), "value"] == first_interval[variant]
     with pytest.raises(ValueError, match="unknown"):
         run_enforce(mnist, variants=["baseline", "nope"], **kw)
 

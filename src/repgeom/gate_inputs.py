@@ -32,6 +32,12 @@ def first_last_tenth(losses: Sequence[float]) -> dict[str, float]:
     return {FIRST_TENTH: float(x[:k].mean()), LAST_TENTH: float(x[-k:].mean())}
 
 
+def loss_rows(losses: Sequence[float], base: dict) -> list[dict]:
+    """The two metric rows of a loss history (one entry per step, epoch or evaluation
+    interval): its first and last tenth's mean loss, with the columns of ``base``."""
+    return [{**base, "metric": k, "value": v} for k, v in first_last_tenth(losses).items()]
+
+
 class StepLosses:
     """Wraps ``loss_fn(model, *batch)`` for repgeom.training.fit and keeps each step's
     loss (detached, on the device: no extra host sync per step)."""
@@ -68,15 +74,18 @@ def per_model(metrics: pd.DataFrame, model_keys: Sequence[str], names: Sequence[
     return wide.reindex(index=models, columns=list(names))
 
 
-def training_gate_of(metrics: pd.DataFrame, model_keys: Sequence[str], min_drop: float) -> Gate:
+def training_gate_of(
+    metrics: pd.DataFrame, model_keys: Sequence[str], min_drop: float, models: str = ""
+) -> Gate:
     """The ``training`` gate over every model in ``metrics``: the worst relative drop of
-    the mean loss from the first to the last tenth of its steps (NaN, failing, for a
-    model without both loss rows, or when there is no model)."""
+    the mean loss from the first to the last tenth of its training (NaN, failing, for a
+    model without both loss rows, or when there is no model). ``models`` names them."""
     loss = per_model(metrics, model_keys, [FIRST_TENTH, LAST_TENTH])
     if loss.empty:
-        return Gate("training", math.nan, min_drop, ">", "no model")
+        return Gate("training", math.nan, min_drop, ">", f"no model {models}".strip())
     what = (
-        "relative drop of the mean loss, first vs last tenth of the steps, "
-        f"worst of {len(loss)} models"
+        "relative drop of the mean loss, first vs last tenth of training, "
+        f"worst of {len(loss)} model{'s' if len(loss) != 1 else ''}"
+        + (f": {models}" if models else "")
     )
     return training_gate(loss[FIRST_TENTH], loss[LAST_TENTH], min_drop, what)

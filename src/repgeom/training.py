@@ -110,13 +110,3 @@ def _run_epoch(model, tensors, loss_fn, optimizer, n, batch_size, generator, epo
     if steps == 0:
         raise ValueError(f"no minibatches: n={n}, batch_size={batch_size}")
     return float(total / steps)
-
-
-def first_last_tenth(losses) -> tuple[float, float]:
-    """Mean loss over the first and over the last tenth of a training history (at least
-    one entry each): the pair the ``training`` gate compares (repgeom.claims.training_gate)."""
-    x = [float(v) for v in losses]
-    if not x:
-        raise ValueError("first_last_tenth: empty loss history")
-    k = max(1, len(x) // 10)
-    return sum(x[:k]) / k, sum(x[-k:]) / k

@@ -4,8 +4,9 @@ mean training loss over the first and the last tenth of its epochs."""
 
 import torch
 
+from repgeom.gate_inputs import loss_rows
 from repgeom.metrics import write_metrics
-from repgeom.registration.evaluate import loss_rows, model_rows
+from repgeom.registration.evaluate import model_rows
 from repgeom.registration.models import predict, save_model, train_regressor
 from repgeom.registration.scenes import noisy_labels
 from repgeom.smk import rule_run

@@ -4,7 +4,7 @@ on the stage's tidy metric tables:
 - ``training``: every model a claim row rests on lowered its loss. Every training loop of
   the stage (circle and graph networks, pretraining) logs each step's loss as a
   ``step_loss`` row (column ``step``); the gate compares the mean over the first and the
-  last tenth of a model's steps (repgeom.claims.training_gate). Steps, not epochs: the
+  last tenth of a model's steps (repgeom.gate_inputs.first_last_tenth). Steps, not epochs: the
   pretraining runs 8 epochs by default and 1 in the smoke preset, too few to take tenths.
 - ``probe_above_random_init``: every pretrained backbone a row rests on has a higher
   linear-probe accuracy than the same seed's backbone of the same shape left at its
@@ -16,22 +16,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
 from repgeom.claims import Gate, training_gate
+from repgeom.gate_inputs import FIRST_TENTH, LAST_TENTH, first_last_tenth
 
 RANDOM_INIT = "random_init"  # eval-table method of the untrained backbone (a floor, no method)
 STEP_LOSS = "step_loss"  # metric of the per-step training loss rows
-
-
-def loss_tenths(losses: Sequence[float]) -> tuple[float, float]:
-    """Mean of the first and of the last tenth (at least one step) of a loss curve."""
-    x = np.asarray(losses, dtype=float).ravel()
-    if x.size == 0:
-        raise ValueError("loss_tenths: empty loss curve")
-    n = math.ceil(x.size / 10)
-    return float(x[:n].mean()), float(x[-n:].mean())
 
 
 def step_loss_rows(losses: Sequence[float], **base) -> list[dict]:
@@ -55,7 +46,8 @@ def models_training_gate(
     what += f" ({', '.join(methods)})"
     if not curves:
         return Gate("training", math.nan, min_drop, ">", what)
-    first, last = zip(*(loss_tenths(c) for c in curves), strict=True)
+    tenths = [first_last_tenth(c) for c in curves]
+    first, last = ([t[k] for t in tenths] for k in (FIRST_TENTH, LAST_TENTH))
     return training_gate(first, last, min_drop, what)
 
 

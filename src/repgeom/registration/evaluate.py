@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import pandas as pd
 import torch
 
-from repgeom.claims import Gate, evaluate_claim, training_gate
-from repgeom.training import first_last_tenth
+from repgeom.claims import Gate, evaluate_claim
+from repgeom.gate_inputs import training_gate_of
 
 STAGE = "registration"
 R1_STATEMENT = (
@@ -21,8 +21,6 @@ R1_STATEMENT = (
     "better than its labels: rmse(prediction vs truth on held-out scenes) / rmse(training "
     "labels vs truth) is below the threshold"
 )
-# Mean training loss over the first / last tenth of a model's training (the training gate).
-LOSS_FIRST, LOSS_LAST = "loss_first_tenth", "loss_last_tenth"
 MODEL_KEYS = ["noise", "sigma", "seed"]  # one registration model
 
 
@@ -75,35 +73,6 @@ def model_rows(
         for tau, acc in zip(taus, accuracy_curve(pred[split], true[split], taus), strict=True):
             add("acc_pred", acc, split, float(tau))
     return rows
-
-
-def loss_rows(losses, base: dict) -> list[dict]:
-    """Rows of the mean training loss over the first and the last tenth of ``losses`` (one
-    per epoch, or per step / evaluation interval): what the ``training`` gate compares."""
-    first, last = first_last_tenth(losses)
-    return [
-        {**base, "metric": LOSS_FIRST, "value": first},
-        {**base, "metric": LOSS_LAST, "value": last},
-    ]
-
-
-def training_gate_of(metrics: pd.DataFrame, keys: Sequence[str], min_drop: float, what: str):
-    """The ``training`` gate over every model of ``metrics`` (a model: one combination of
-    the ``keys`` columns), from its loss_first_tenth / loss_last_tenth rows. A model that
-    lacks them counts as NaN, so the gate fails rather than skipping it."""
-    keys = list(keys)
-    pairs = metrics[keys].drop_duplicates()
-    for name, suffix in ((LOSS_FIRST, "first"), (LOSS_LAST, "last")):
-        loss = metrics.loc[metrics.metric == name, [*keys, "value"]]
-        pairs = pairs.merge(loss.rename(columns={"value": suffix}), on=keys, how="left")
-    n = len(pairs)
-    return training_gate(
-        pairs["first"].to_numpy(float),
-        pairs["last"].to_numpy(float),
-        min_drop,
-        f"relative drop of the mean loss, first vs last tenth of training, worst of {n} "
-        f"model{'s' if n != 1 else ''}: {what}",
-    )
 
 
 def registration_gates(

@@ -19,7 +19,8 @@ import logging
 import pandas as pd
 
 from repgeom.claims import Gate, evaluate_claim
-from repgeom.registration.evaluate import registration_gates, training_gate_of
+from repgeom.gate_inputs import training_gate_of
+from repgeom.registration.evaluate import registration_gates
 from repgeom.similarity.toy import log_frequency_slope
 
 LOGGER = logging.getLogger("repgeom.similarity")

@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from repgeom import stats
-from repgeom.registration.evaluate import loss_rows
+from repgeom.gate_inputs import loss_rows
 from repgeom.training import check_finite
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from repgeom.registration.evaluate import loss_rows
+from repgeom.gate_inputs import loss_rows
 from repgeom.similarity.kernel import (
     density_from_features,
     normalize_features,
