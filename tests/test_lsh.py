@@ -87,7 +87,8 @@ def test_image_theta_zero_is_the_canonical_object_and_pose_moves_it():
     assert img.shape == (3, 3, 32, 32) and 0 <= img.min() and img.max() <= 1
     mask = obj[:, 3:]
     centre = mask[:, :, 12:20, 12:20]
-    assert centre.min() > 0.9  # an object sits at the centre
+    # An object covers the centre (the mean: a concave outline may leave a corner pixel).
+    assert (centre.mean(dim=(1, 2, 3)) > 0.9).all()
     inside = mask.expand_as(img) > 0.999  # theta = 0: no warp, unit gain, flat light
     assert torch.allclose(img[inside], obj[:, :3][inside], atol=1e-3)
     shifted = theta.clone()
