@@ -13,6 +13,8 @@ from repgeom.config import (  # noqa: E402
     validate_config,
 )
 
+from repgeom.report_html import report_section  # noqa: E402 (report categories)
+
 expose_to_jobs(SRC)
 
 validate_config(

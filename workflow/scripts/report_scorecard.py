@@ -1,6 +1,8 @@
-"""Rule scorecard: every selected stage's claims -> results/scorecard.csv and .md."""
+"""Rule scorecard: every selected stage's claims -> results/scorecard.csv and .md, and
+the HTML table the report's first page shows."""
 
 from repgeom.io import write_csv, write_text
+from repgeom.report_html import scorecard_html
 from repgeom.scorecard import build_scorecard, scorecard_markdown, verdict_counts
 from repgeom.smk import rule_run
 
@@ -9,4 +11,5 @@ with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
     card = build_scorecard(dict(zip(p.stages, inp.claims, strict=True)))
     write_csv(out.csv, card)
     write_text(out.md, scorecard_markdown(card))
+    write_text(out.html, scorecard_html(card))
     run.log.info("scorecard: %d rows, %s", len(card), verdict_counts(card))
