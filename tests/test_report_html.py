@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import subprocess
 import sys
@@ -17,7 +18,9 @@ from repgeom.report_html import (
     RUN_CATEGORY,
     SCORECARD_CATEGORY,
     VERDICT_COLOURS,
+    data_uri,
     provenance_overview,
+    register_inline_image,
     report_section,
     scorecard_html,
     table_html,
@@ -199,3 +202,15 @@ def test_planned_jobs_are_the_jobs_snakemake_runs(tmp_path):
     ran = {rule: int(n) for rule, n in stats if rule not in {"total", "all", "summary"}}
     assert sum(ran.values()) == len(listed)
     assert not (tmp_path / "bench" / "a" / "0.tsv").exists()
+
+
+def test_inline_image_embeds_the_file(tmp_path):
+    from docutils.core import publish_parts
+
+    png = tmp_path / "fig.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    register_inline_image()
+    body = publish_parts(f".. inline-image:: {png}\n   :alt: fig\n", writer_name="html")["body"]
+    assert f'src="{data_uri(png)}"' in body and str(png) not in body.split("alt=")[0]
+    mime, payload = data_uri(png).split(",")
+    assert mime == "data:image/png;base64" and base64.b64decode(payload) == png.read_bytes()

@@ -8,8 +8,11 @@ the table functions take DataFrames but only call their methods."""
 
 from __future__ import annotations
 
+import base64
 import html
 import math
+import mimetypes
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -186,3 +189,28 @@ def provenance_overview(provenance: pd.DataFrame) -> pd.DataFrame:
         return provenance.head(0)
     grouped = provenance.fillna({k: "" for k in keys}).groupby(keys, sort=False)
     return grouped.size().rename("result files").reset_index()
+
+
+INLINE_IMAGE_DIRECTIVE = "inline-image"
+
+
+def data_uri(path: str | Path) -> str:
+    """The file as a ``data:`` URI, so the report carries it inside its one HTML file."""
+    mime = mimetypes.guess_type(str(path))[0] or "application/octet-stream"
+    return f"data:{mime};base64,{base64.b64encode(Path(path).read_bytes()).decode('ascii')}"
+
+
+def register_inline_image() -> None:
+    """An rst directive ``.. inline-image:: <path>``: docutils' image with the file
+    embedded as a data URI. Snakemake's own ``embeddedimage`` (9.x) leaves the path as
+    it is (its class runs docutils' Image.run first), so the image only shows where
+    the report is opened beside the results."""
+    from docutils.parsers.rst import directives
+    from docutils.parsers.rst.directives.images import Image
+
+    class InlineImage(Image):
+        def run(self):
+            self.arguments[0] = data_uri(directives.uri(self.arguments[0]))
+            return super().run()
+
+    directives.register_directive(INLINE_IMAGE_DIRECTIVE, InlineImage)

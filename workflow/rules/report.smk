@@ -3,7 +3,15 @@
 # and the README's generated results section. The HTML tables are embedded in the
 # report's first page (workflow/report/workflow.rst).
 from repgeom.dag import job_benchmarks, job_sidecars
-from repgeom.report_html import RUN_PROVENANCE, RUN_TIMES, SCORECARD_CATEGORY
+from repgeom.report_html import (
+    RUN_PROVENANCE,
+    RUN_TIMES,
+    SCORECARD_CATEGORY,
+    register_inline_image,
+)
+
+# workflow.rst embeds every figure in the report's first page with it.
+register_inline_image()
 
 BENCHMARKS = "results/benchmarks"
 
