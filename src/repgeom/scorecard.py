@@ -119,10 +119,16 @@ def read_benchmarks(paths: list[PathLike], root: PathLike) -> pd.DataFrame:
     """The given Snakemake benchmark files (one per job, under ``root``/<stage>/) as one
     row per job: stage, job (path below the stage folder), wall seconds, peak resident
     memory (MB). A missing file is an error: every job asked for must be counted."""
+    paths = sorted(map(Path, paths))
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} benchmark file(s) missing, e.g. {missing[:3]}: their jobs ran "
+            f"without writing one here (before benchmarks moved to {root}/?); move the old "
+            "files there or redo those jobs (snakemake --forcerun <rule>)"
+        )
     rows = []
-    for path in sorted(map(Path, paths)):
-        if not path.is_file():
-            raise FileNotFoundError(f"benchmark file {path}: missing (did its job run?)")
+    for path in paths:
         parts = path.relative_to(root).parts
         if len(parts) < 2:
             raise ValueError(f"benchmark file {path}: not in a stage folder of {root}")

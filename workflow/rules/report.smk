@@ -50,11 +50,9 @@ SUMMARISED = [*stage_outputs(), "results/scorecard.csv"]
 
 rule run_summary:
     input:
-        # The benchmark files of the jobs of this DAG, figures included: the table
-        # counts exactly those jobs, after they have all finished. (A benchmark file
-        # is a job's product, so asking for it waits for the job.)
-        benchmarks=lambda wildcards: job_benchmarks(workflow.rules, SUMMARISED),
-        sidecars=lambda wildcards: job_sidecars(workflow.rules, SUMMARISED),
+        # Every job of the DAG leads to these, so the summary runs after all of them
+        # (figures included) and again when one of them is redone.
+        SUMMARISED,
     output:
         times=report(
             "results/stage_times.csv",
@@ -84,7 +82,12 @@ rule run_summary:
         ENV
     params:
         stages=["data", *config["stages"], "report"],
-        benchmarks=BENCHMARKS,
+        root=BENCHMARKS,
+        # Exactly the files of this DAG's jobs (a change of the job set reruns the
+        # summary). Params, not inputs: a missing benchmark file is an error of the
+        # summary, not a reason to redo the job that made the results.
+        benchmarks=lambda wildcards: job_benchmarks(workflow.rules, SUMMARISED),
+        sidecars=lambda wildcards: job_sidecars(workflow.rules, SUMMARISED),
     script:
         "../scripts/report_run_summary.py"
 

@@ -8,12 +8,12 @@ from repgeom.scorecard import provenance_summary, read_benchmarks, stage_times
 from repgeom.smk import rule_run
 
 with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
-    times = stage_times(read_benchmarks(inp.benchmarks, p.benchmarks), list(p.stages))
+    out, p = snakemake.output, snakemake.params  # noqa: F821
+    times = stage_times(read_benchmarks(p.benchmarks, p.root), list(p.stages))
     write_csv(out.times, times)
     write_text(out.times_html, table_html(times))
-    run.log.info("stage times of %d jobs:\n%s", len(inp.benchmarks), times.to_string(index=False))
-    provenance = provenance_summary(inp.sidecars)
+    run.log.info("stage times of %d jobs:\n%s", len(p.benchmarks), times.to_string(index=False))
+    provenance = provenance_summary(p.sidecars)
     write_csv(out.sidecars, provenance)
     overview = provenance_overview(provenance)
     note = f"{len(provenance)} result files with a provenance sidecar, by code and device:"
