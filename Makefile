@@ -27,7 +27,7 @@ figures: $(STAMP)  ## redraw every figure from the tables (no training)
 	$(BIN)/snakemake --cores $(CORES) figures --forcerun \
 		$$($(BIN)/snakemake --list-rules 2>/dev/null | grep '_figures$$')
 
-report: $(STAMP)  ## one self-contained HTML report of the finished run
+report: $(STAMP)  ## one self-contained HTML report of the finished run (scorecard first)
 	$(BIN)/snakemake --report results/report.html
 
 readme: $(STAMP)  ## the README's results section from the finished run
@@ -49,6 +49,5 @@ format: $(STAMP)
 dry-run: $(STAMP)
 	$(BIN)/snakemake -n
 
-clean-results:
+clean-results:  ## every result, log and per-job benchmark file (results/benchmarks/)
 	rm -rf results logs .snakemake
-	find benchmarks -name "*.tsv" -delete 2>/dev/null || true

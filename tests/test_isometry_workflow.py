@@ -55,7 +55,7 @@ def test_isometry_stage_smoke(smoke_dag):
         assert (res / "figures" / f"isometry_{name}.png").stat().st_size > 10_000
     for log in (smoke_dag / "logs" / "isometry").rglob("*.log"):
         assert log.stat().st_size > 0
-    bench = pd.read_csv(smoke_dag / "benchmarks" / "isometry" / "summary.tsv", sep="\t")
+    bench = pd.read_csv(smoke_dag / "results" / "benchmarks" / "isometry" / "summary.tsv", sep="\t")
     assert len(bench) == 1
 
 

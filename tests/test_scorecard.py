@@ -170,26 +170,39 @@ def write_benchmark(path, seconds, rss):
 
 
 def test_stage_times_from_benchmark_files(tmp_path):
-    write_benchmark(tmp_path / "isometry" / "train_a.tsv", [10.0], [500.0])
-    write_benchmark(tmp_path / "isometry" / "train_b.tsv", [20.0, 30.0], [700.0, 650.0])
-    write_benchmark(tmp_path / "lsh" / "sub" / "eval.tsv", [5.0], ["NA"])
-    (tmp_path / "adversarial.py").write_text("# a benchmark script, not a table\n")
-    jobs = read_benchmarks(tmp_path)
-    assert sorted(jobs["job"]) == ["sub/eval", "train_a", "train_b"]
+    files = [tmp_path / "isometry" / "train_a.tsv", tmp_path / "isometry" / "train_b.tsv"]
+    write_benchmark(files[0], [10.0], [500.0])
+    write_benchmark(files[1], [20.0, 30.0], [700.0, 650.0])
+    files.append(tmp_path / "lsh" / "sub" / "eval.tsv")
+    write_benchmark(files[2], [5.0], ["NA"])
+    files.append(tmp_path / "report" / "scorecard.tsv")
+    write_benchmark(files[3], [2.0], [100.0])
+    # A leftover of another configuration: on disk, but not a job of this DAG.
+    write_benchmark(tmp_path / "isometry" / "train_old.tsv", [99.0], [9000.0])
+    jobs = read_benchmarks(files, tmp_path)
+    assert sorted(jobs["job"]) == ["scorecard", "sub/eval", "train_a", "train_b"]
     times = stage_times(jobs, ["data", "lsh", "isometry"]).set_index("stage")
-    assert list(times.index) == ["lsh", "isometry", "total"]
+    # Listed stages first in their order, then any other: no job is dropped.
+    assert list(times.index) == ["lsh", "isometry", "report", "total"]
     assert times.loc["isometry", "jobs"] == 2
     assert times.loc["isometry", "job_seconds"] == pytest.approx(35.0)  # 10 + mean(20, 30)
     assert times.loc["isometry", "peak_rss_mb"] == pytest.approx(700.0)
-    assert times.loc["total", "jobs"] == 3
-    assert times.loc["total", "job_seconds"] == pytest.approx(40.0)
+    assert times.loc["total", "jobs"] == 4
+    assert times.loc["total", "job_seconds"] == pytest.approx(42.0)
 
 
 def test_benchmark_file_of_another_format_is_an_error(tmp_path):
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "bad.tsv").write_text("a\tb\n1\t2\n")
     with pytest.raises(ValueError, match="not a Snakemake benchmark"):
-        read_benchmarks(tmp_path)
+        read_benchmarks([tmp_path / "x" / "bad.tsv"], tmp_path)
+
+
+def test_missing_benchmark_file_is_an_error(tmp_path):
+    with pytest.raises(
+        FileNotFoundError, match=r"1 benchmark file\(s\) missing, e.g. \[.*x/gone.tsv.*forcerun"
+    ):
+        read_benchmarks([tmp_path / "x" / "gone.tsv"], tmp_path)
 
 
 def test_provenance_summary(tmp_path):

@@ -203,28 +203,38 @@ def scorecard_markdown(scorecard: pd.DataFrame, *, compact: bool = False) -> str
     return "\n".join(lines)
 
 
-def read_benchmarks(root: PathLike) -> pd.DataFrame:
-    """Every Snakemake benchmark file under ``root``/<stage>/ as one row per job:
-    stage, job (file stem), wall seconds, peak resident memory (MB)."""
+def read_benchmarks(paths: list[PathLike], root: PathLike) -> pd.DataFrame:
+    """The given Snakemake benchmark files (one per job, under ``root``/<stage>/) as one
+    row per job: stage, job (path below the stage folder), wall seconds, peak resident
+    memory (MB). A missing file is an error: every job asked for must be counted."""
+    paths = sorted(map(Path, paths))
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} benchmark file(s) missing, e.g. {missing[:3]}: their jobs ran "
+            f"without writing one here (before benchmarks moved to {root}/?); move the old "
+            "files there or redo those jobs (snakemake --forcerun <rule>)"
+        )
     rows = []
-    for path in sorted(Path(root).glob("*/**/*.tsv")):
+    for path in paths:
+        parts = path.relative_to(root).parts
+        if len(parts) < 2:
+            raise ValueError(f"benchmark file {path}: not in a stage folder of {root}")
         table = pd.read_csv(path, sep="\t")
         missing = [c for c in BENCHMARK_COLUMNS if c not in table.columns]
         if missing or table.empty:
             raise ValueError(f"benchmark file {path}: not a Snakemake benchmark ({missing})")
-        stage = path.relative_to(root).parts[0]
-        job = str(path.relative_to(Path(root) / stage).with_suffix(""))
         # A benchmark with repeats has several rows: a job's cost is its mean.
         wall = float(table["s"].mean())
         rss = pd.to_numeric(table["max_rss"], errors="coerce").max()
-        rows.append({"stage": stage, "job": job, "wall_s": wall, "max_rss_mb": float(rss)})
+        job = str(Path(*parts[1:]).with_suffix(""))
+        rows.append({"stage": parts[0], "job": job, "wall_s": wall, "max_rss_mb": float(rss)})
     return pd.DataFrame(rows, columns=["stage", "job", "wall_s", "max_rss_mb"])
 
 
 def stage_times(jobs: pd.DataFrame, stages: list[str] | None = None) -> pd.DataFrame:
-    """Per stage: jobs, summed job wall time, the longest job, peak memory."""
-    if stages is not None:
-        jobs = jobs[jobs["stage"].isin(stages)]
+    """Per stage: jobs, summed job wall time, the longest job, peak memory; rows in
+    the order of ``stages``, then any other stage (every job given is counted)."""
     grouped = jobs.groupby("stage", sort=False)
     table = pd.DataFrame(
         {
@@ -235,8 +245,9 @@ def stage_times(jobs: pd.DataFrame, stages: list[str] | None = None) -> pd.DataF
         }
     ).reset_index()
     if stages is not None:
-        table = table.set_index("stage").reindex([s for s in stages if s in set(table["stage"])])
-        table = table.reset_index()
+        present = list(table["stage"])
+        order = [s for s in stages if s in present] + [s for s in present if s not in stages]
+        table = table.set_index("stage").reindex(order).reset_index()
     total = {
         "stage": "total",
         "jobs": int(table["jobs"].sum()),

@@ -15,7 +15,7 @@ rule adversarial_eval:
     log:
         "logs/adversarial/{dataset}/beta{beta}/seed{seed}.log",
     benchmark:
-        "benchmarks/adversarial/{dataset}/beta{beta}/seed{seed}.tsv"
+        "results/benchmarks/adversarial/{dataset}/beta{beta}/seed{seed}.tsv"
     wildcard_constraints:
         dataset="|".join(DATASETS),
         beta=r"[0-9][0-9.e+-]*",
@@ -64,7 +64,7 @@ rule adversarial_summary:
     log:
         "logs/adversarial/summary.log",
     benchmark:
-        "benchmarks/adversarial/summary.tsv"
+        "results/benchmarks/adversarial/summary.tsv"
     conda:
         ENV
     params:
@@ -98,7 +98,7 @@ rule adversarial_figures:
             report(
                 fig,
                 caption="../report/adversarial_robustness.rst",
-                category="adversarial",
+                **report_section("adversarial"),
             )
             for fig in expand(
                 "results/figures/adversarial_robustness_{dataset}.png",
@@ -108,7 +108,7 @@ rule adversarial_figures:
     log:
         "logs/adversarial/figures.log",
     benchmark:
-        "benchmarks/adversarial/figures.tsv"
+        "results/benchmarks/adversarial/figures.tsv"
     conda:
         ENV
     params:

@@ -14,6 +14,8 @@ from repgeom.config import (  # noqa: E402
 )
 from repgeom.registry import REGISTRY_PATH, expected_rows  # noqa: E402
 
+from repgeom.report_html import report_section  # noqa: E402 (report categories)
+
 expose_to_jobs(SRC)
 
 validate_config(

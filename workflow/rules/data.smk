@@ -9,7 +9,7 @@ rule prepare_dataset:
     log:
         "logs/data/{dataset}.log",
     benchmark:
-        "benchmarks/data/{dataset}.tsv"
+        "results/benchmarks/data/{dataset}.tsv"
     wildcard_constraints:
         dataset="|".join(DATASETS),
     conda:

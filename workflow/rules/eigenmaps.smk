@@ -11,7 +11,7 @@ SSL_FIGS = {
     name: report(
         SSL_FIG.format(name),
         caption=f"../report/eigenmaps_{name}.rst",
-        category="eigenmaps",
+        **report_section("eigenmaps"),
     )
     for name in ("retrieval", "probe", "pretrain_spectrum")
 }
@@ -53,7 +53,7 @@ rule eigenmaps_pretrain:
     log:
         "logs/eigenmaps/pretrain_{method}_seed{seed}.log",
     benchmark:
-        "benchmarks/eigenmaps/pretrain_{method}_seed{seed}.tsv"
+        "results/benchmarks/eigenmaps/pretrain_{method}_seed{seed}.tsv"
     wildcard_constraints:
         **SSL_WILDCARDS,
     conda:
@@ -89,7 +89,7 @@ rule eigenmaps_eval:
     log:
         "logs/eigenmaps/eval_{method}_seed{seed}.log",
     benchmark:
-        "benchmarks/eigenmaps/eval_{method}_seed{seed}.tsv"
+        "results/benchmarks/eigenmaps/eval_{method}_seed{seed}.tsv"
     wildcard_constraints:
         **SSL_WILDCARDS,
     conda:
@@ -166,7 +166,7 @@ rule eigenmaps_ssl_claims:
     log:
         "logs/eigenmaps/ssl_claims.log",
     benchmark:
-        "benchmarks/eigenmaps/ssl_claims.tsv"
+        "results/benchmarks/eigenmaps/ssl_claims.tsv"
     conda:
         ENV
     params:
@@ -203,7 +203,7 @@ rule eigenmaps_claims:
     log:
         "logs/eigenmaps/claims.log",
     benchmark:
-        "benchmarks/eigenmaps/claims.tsv"
+        "results/benchmarks/eigenmaps/claims.tsv"
     conda:
         ENV
     script:
@@ -218,7 +218,7 @@ rule eigenmaps_figures:
     log:
         "logs/eigenmaps/figures.log",
     benchmark:
-        "benchmarks/eigenmaps/figures.tsv"
+        "results/benchmarks/eigenmaps/figures.tsv"
     conda:
         ENV
     params:

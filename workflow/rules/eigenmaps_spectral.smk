@@ -8,7 +8,7 @@ SPEC_FIGS = {
     name: report(
         SPEC_FIG.format(name),
         caption=f"../report/eigenmaps_{name}.rst",
-        category="eigenmaps",
+        **report_section("eigenmaps"),
     )
     for name in ("toy_functions", "spectrum", "graph_embeddings")
 }
@@ -28,7 +28,7 @@ rule eigenmaps_toy_train:
     log:
         "logs/eigenmaps/toy_train_seed{seed}.log",
     benchmark:
-        "benchmarks/eigenmaps/toy_train_seed{seed}.tsv"
+        "results/benchmarks/eigenmaps/toy_train_seed{seed}.tsv"
     wildcard_constraints:
         seed=r"\d+",
     conda:
@@ -64,7 +64,7 @@ rule eigenmaps_graph_train:
     log:
         "logs/eigenmaps/graph_train_seed{seed}.log",
     benchmark:
-        "benchmarks/eigenmaps/graph_train_seed{seed}.tsv"
+        "results/benchmarks/eigenmaps/graph_train_seed{seed}.tsv"
     wildcard_constraints:
         seed=r"\d+",
     conda:
@@ -101,7 +101,7 @@ rule eigenmaps_toy_claims:
     log:
         "logs/eigenmaps/toy_claims.log",
     benchmark:
-        "benchmarks/eigenmaps/toy_claims.tsv"
+        "results/benchmarks/eigenmaps/toy_claims.tsv"
     conda:
         ENV
     params:
@@ -131,7 +131,7 @@ rule eigenmaps_graph_claims:
     log:
         "logs/eigenmaps/graph_claims.log",
     benchmark:
-        "benchmarks/eigenmaps/graph_claims.tsv"
+        "results/benchmarks/eigenmaps/graph_claims.tsv"
     conda:
         ENV
     params:
@@ -161,7 +161,7 @@ rule eigenmaps_toy_figures:
     log:
         "logs/eigenmaps/toy_figures.log",
     benchmark:
-        "benchmarks/eigenmaps/toy_figures.tsv"
+        "results/benchmarks/eigenmaps/toy_figures.tsv"
     conda:
         ENV
     params:
@@ -179,7 +179,7 @@ rule eigenmaps_graph_figures:
     log:
         "logs/eigenmaps/graph_figures.log",
     benchmark:
-        "benchmarks/eigenmaps/graph_figures.tsv"
+        "results/benchmarks/eigenmaps/graph_figures.tsv"
     conda:
         ENV
     params:

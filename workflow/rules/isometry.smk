@@ -19,7 +19,7 @@ rule isometry_train:
     log:
         "logs/isometry/train/{dataset}_beta{beta}_seed{seed}.log",
     benchmark:
-        "benchmarks/isometry/train/{dataset}_beta{beta}_seed{seed}.tsv"
+        "results/benchmarks/isometry/train/{dataset}_beta{beta}_seed{seed}.tsv"
     wildcard_constraints:
         dataset="|".join(DATASETS),
         beta=r"[0-9][0-9.e+-]*",
@@ -58,7 +58,7 @@ rule isometry_hierarchy:
     log:
         "logs/isometry/hierarchy/{task}_seed{seed}.log",
     benchmark:
-        "benchmarks/isometry/hierarchy/{task}_seed{seed}.tsv"
+        "results/benchmarks/isometry/hierarchy/{task}_seed{seed}.tsv"
     wildcard_constraints:
         task="torus|mnist",
         seed=r"\d+",
@@ -103,7 +103,7 @@ rule isometry_summary:
     log:
         "logs/isometry/summary.log",
     benchmark:
-        "benchmarks/isometry/summary.tsv"
+        "results/benchmarks/isometry/summary.tsv"
     conda:
         ENV
     params:
@@ -131,22 +131,22 @@ rule isometry_figures:
         geometry=report(
             "results/figures/isometry_geometry.png",
             caption="../report/isometry_geometry.rst",
-            category="isometry",
+            **report_section("isometry"),
         ),
         distances=report(
             "results/figures/isometry_distances.png",
             caption="../report/isometry_distances.rst",
-            category="isometry",
+            **report_section("isometry"),
         ),
         hierarchy=report(
             "results/figures/isometry_hierarchy.png",
             caption="../report/isometry_hierarchy.rst",
-            category="isometry",
+            **report_section("isometry"),
         ),
     log:
         "logs/isometry/figures.log",
     benchmark:
-        "benchmarks/isometry/figures.tsv"
+        "results/benchmarks/isometry/figures.tsv"
     conda:
         ENV
     params:

@@ -9,7 +9,9 @@ LSH_FIG = "results/figures/lsh_{}.png"
 # Figures wrapped for the HTML report (`snakemake --report`).
 LSH_FIGS = {
     name: report(
-        LSH_FIG.format(name), caption=f"../report/lsh_{name}.rst", category="lsh"
+        LSH_FIG.format(name),
+        caption=f"../report/lsh_{name}.rst",
+        **report_section("lsh"),
     )
     for name in ("samples", "collision", "invariance", "oneshot")
 }
@@ -29,7 +31,7 @@ rule lsh_data:
     log:
         "logs/lsh/data_{gen}_seed{seed}.log",
     benchmark:
-        "benchmarks/lsh/data_{gen}_seed{seed}.tsv"
+        "results/benchmarks/lsh/data_{gen}_seed{seed}.tsv"
     wildcard_constraints:
         **LSH_WILDCARDS,
     conda:
@@ -61,7 +63,7 @@ rule lsh_train:
     log:
         "logs/lsh/train_{gen}_C{C}_seed{seed}.log",
     benchmark:
-        "benchmarks/lsh/train_{gen}_C{C}_seed{seed}.tsv"
+        "results/benchmarks/lsh/train_{gen}_C{C}_seed{seed}.tsv"
     wildcard_constraints:
         **LSH_WILDCARDS,
     conda:
@@ -95,7 +97,7 @@ rule lsh_eval:
     log:
         "logs/lsh/eval_{gen}_seed{seed}.log",
     benchmark:
-        "benchmarks/lsh/eval_{gen}_seed{seed}.tsv"
+        "results/benchmarks/lsh/eval_{gen}_seed{seed}.tsv"
     wildcard_constraints:
         **LSH_WILDCARDS,
     conda:
@@ -135,7 +137,7 @@ rule lsh_claims:
     log:
         "logs/lsh/claims.log",
     benchmark:
-        "benchmarks/lsh/claims.tsv"
+        "results/benchmarks/lsh/claims.tsv"
     conda:
         ENV
     params:
@@ -176,7 +178,7 @@ rule lsh_figures:
     log:
         "logs/lsh/figures.log",
     benchmark:
-        "benchmarks/lsh/figures.tsv"
+        "results/benchmarks/lsh/figures.tsv"
     conda:
         ENV
     params:

@@ -33,7 +33,7 @@ rule registration_data:
     log:
         "logs/registration/data_seed{seed}.log",
     benchmark:
-        "benchmarks/registration/data_seed{seed}.tsv"
+        "results/benchmarks/registration/data_seed{seed}.tsv"
     wildcard_constraints:
         **REG_WILDCARDS,
     conda:
@@ -61,7 +61,7 @@ rule registration_train:
     log:
         "logs/registration/train_{noise}_sigma{sigma}_seed{seed}.log",
     benchmark:
-        "benchmarks/registration/train_{noise}_sigma{sigma}_seed{seed}.tsv"
+        "results/benchmarks/registration/train_{noise}_sigma{sigma}_seed{seed}.tsv"
     wildcard_constraints:
         **REG_WILDCARDS,
     conda:
@@ -96,7 +96,7 @@ rule registration_clean_copy:
     log:
         "logs/registration/clean_copy_seed{seed}.log",
     benchmark:
-        "benchmarks/registration/clean_copy_seed{seed}.tsv"
+        "results/benchmarks/registration/clean_copy_seed{seed}.tsv"
     wildcard_constraints:
         seed=r"\d+",
     conda:
@@ -123,7 +123,7 @@ rule registration_claims:
     log:
         "logs/registration/claims.log",
     benchmark:
-        "benchmarks/registration/claims.tsv"
+        "results/benchmarks/registration/claims.tsv"
     conda:
         ENV
     params:
@@ -149,22 +149,22 @@ rule registration_figures:
         accuracy=report(
             REG_FIG.format("accuracy"),
             caption="../report/registration_accuracy.rst",
-            category="registration",
+            **report_section("registration"),
         ),
         curves=report(
             REG_FIG.format("curves"),
             caption="../report/registration_curves.rst",
-            category="registration",
+            **report_section("registration"),
         ),
         samples=report(
             REG_FIG.format("samples"),
             caption="../report/registration_samples.rst",
-            category="registration",
+            **report_section("registration"),
         ),
     log:
         "logs/registration/figures.log",
     benchmark:
-        "benchmarks/registration/figures.tsv"
+        "results/benchmarks/registration/figures.tsv"
     conda:
         ENV
     params:

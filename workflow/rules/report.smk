@@ -1,6 +1,19 @@
 # Report: the scorecard of every stage's claims, the stage timing table (from the
-# per-rule benchmark files), a provenance summary, the figures-only target and the
-# README's generated results section.
+# per-job benchmark files of this DAG), a provenance summary, the figures-only target
+# and the README's generated results section. The HTML tables are embedded in the
+# report's first page (workflow/report/workflow.rst).
+from repgeom.dag import job_benchmarks, job_sidecars
+from repgeom.report_html import (
+    RUN_PROVENANCE,
+    RUN_TIMES,
+    SCORECARD_CATEGORY,
+    register_inline_image,
+)
+
+# workflow.rst embeds every figure in the report's first page with it.
+register_inline_image()
+
+BENCHMARKS = "results/benchmarks"
 
 
 rule scorecard:
@@ -11,13 +24,18 @@ rule scorecard:
         csv=report(
             "results/scorecard.csv",
             caption="../report/scorecard.rst",
-            category="Scorecard",
+            category=SCORECARD_CATEGORY,
         ),
         md="results/scorecard.md",
+        html=report(
+            "results/report/scorecard.html",
+            caption="../report/scorecard.rst",
+            category=SCORECARD_CATEGORY,
+        ),
     log:
         "logs/report/scorecard.log",
     benchmark:
-        "benchmarks/report/scorecard.tsv"
+        "results/benchmarks/report/scorecard.tsv"
     conda:
         ENV
     params:
@@ -28,31 +46,51 @@ rule scorecard:
         "../scripts/report_scorecard.py"
 
 
+# Every job of this configuration's DAG (all of it, not only what must run now) but
+# the run summary itself, whose benchmark is written after it ends.
+SUMMARISED = [*stage_outputs(), "results/scorecard.csv"]
+
+
 rule run_summary:
     input:
-        # What the selected stages make, so the tables cover finished jobs; figures
-        # are left out so that a plot setting reruns the figure rules only.
-        [t for t in stage_outputs() if t not in stage_figures()],
+        # Every job of the DAG leads to these, so the summary runs after all of them
+        # (figures included) and again when one of them is redone.
+        SUMMARISED,
     output:
         times=report(
             "results/stage_times.csv",
             caption="../report/stage_times.rst",
-            category="Run",
+            **RUN_TIMES,
         ),
         sidecars=report(
             "results/provenance.csv",
             caption="../report/provenance.rst",
-            category="Run",
+            **RUN_PROVENANCE,
+        ),
+        times_html=report(
+            "results/report/stage_times.html",
+            caption="../report/stage_times.rst",
+            **RUN_TIMES,
+        ),
+        sidecars_html=report(
+            "results/report/provenance.html",
+            caption="../report/provenance.rst",
+            **RUN_PROVENANCE,
         ),
     log:
         "logs/report/run_summary.log",
     benchmark:
-        "benchmarks/report/run_summary.tsv"
+        "results/benchmarks/report/run_summary.tsv"
     conda:
         ENV
     params:
-        stages=["data", *config["stages"]],
-        benchmarks="benchmarks",
+        stages=["data", *config["stages"], "report"],
+        root=BENCHMARKS,
+        # Exactly the files of this DAG's jobs (a change of the job set reruns the
+        # summary). Params, not inputs: a missing benchmark file is an error of the
+        # summary, not a reason to redo the job that made the results.
+        benchmarks=lambda wildcards: job_benchmarks(workflow.rules, SUMMARISED),
+        sidecars=lambda wildcards: job_sidecars(workflow.rules, SUMMARISED),
     script:
         "../scripts/report_run_summary.py"
 
@@ -69,7 +107,7 @@ rule readme:
     log:
         "logs/report/readme.log",
     benchmark:
-        "benchmarks/report/readme.tsv"
+        "results/benchmarks/report/readme.tsv"
     conda:
         ENV
     params:

@@ -49,7 +49,7 @@ rule similarity_toy:
     log:
         "logs/similarity/toy_seed{seed}.log",
     benchmark:
-        "benchmarks/similarity/toy_seed{seed}.tsv"
+        "results/benchmarks/similarity/toy_seed{seed}.tsv"
     wildcard_constraints:
         seed=r"\d+",
     conda:
@@ -85,7 +85,7 @@ rule similarity_enforce:
     log:
         "logs/similarity/enforce_seed{seed}.log",
     benchmark:
-        "benchmarks/similarity/enforce_seed{seed}.tsv"
+        "results/benchmarks/similarity/enforce_seed{seed}.tsv"
     wildcard_constraints:
         seed=r"\d+",
     conda:
@@ -123,7 +123,7 @@ rule similarity_registration:
     log:
         "logs/similarity/registration_{noise}_sigma{sigma}_seed{seed}.log",
     benchmark:
-        "benchmarks/similarity/registration_{noise}_sigma{sigma}_seed{seed}.tsv"
+        "results/benchmarks/similarity/registration_{noise}_sigma{sigma}_seed{seed}.tsv"
     wildcard_constraints:
         **SIM_WILDCARDS,
     conda:
@@ -163,7 +163,7 @@ rule similarity_claims:
     log:
         "logs/similarity/claims.log",
     benchmark:
-        "benchmarks/similarity/claims.tsv"
+        "results/benchmarks/similarity/claims.tsv"
     conda:
         ENV
     params:
@@ -207,32 +207,32 @@ rule similarity_figures:
         toy_density=report(
             SIM_FIG.format("toy_density"),
             caption="../report/similarity_toy_density.rst",
-            category="similarity",
+            **report_section("similarity"),
         ),
         density_hist=report(
             SIM_FIG.format("density_hist"),
             caption="../report/similarity_density_hist.rst",
-            category="similarity",
+            **report_section("similarity"),
         ),
         retrieval=report(
             SIM_FIG.format("retrieval"),
             caption="../report/similarity_retrieval.rst",
-            category="similarity",
+            **report_section("similarity"),
         ),
         denoising=report(
             SIM_FIG.format("denoising"),
             caption="../report/similarity_denoising.rst",
-            category="similarity",
+            **report_section("similarity"),
         ),
         training=report(
             SIM_FIG.format("training"),
             caption="../report/similarity_training.rst",
-            category="similarity",
+            **report_section("similarity"),
         ),
     log:
         "logs/similarity/figures.log",
     benchmark:
-        "benchmarks/similarity/figures.tsv"
+        "results/benchmarks/similarity/figures.tsv"
     conda:
         ENV
     params:

@@ -1,7 +1,9 @@
 """Rule scorecard: every selected stage's claims, against the registry's expected cases
--> results/scorecard.csv and .md (a case no stage produced is a `not tested` row)."""
+-> results/scorecard.csv and .md (a case no stage produced is a `not tested` row), and
+the HTML table the report's first page shows."""
 
 from repgeom.io import write_csv, write_text
+from repgeom.report_html import scorecard_html
 from repgeom.scorecard import build_scorecard, missing_cases, scorecard_markdown, verdict_counts
 from repgeom.smk import rule_run
 
@@ -10,6 +12,7 @@ with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
     card = build_scorecard(dict(zip(p.stages, inp.claims, strict=True)), p.expected)
     write_csv(out.csv, card)
     write_text(out.md, scorecard_markdown(card))
+    write_text(out.html, scorecard_html(card))
     run.log.info("scorecard: %d rows, %s", len(card), verdict_counts(card))
     for case in missing_cases(card):
         run.log.warning("NOT TESTED: %s (expected by the claims registry)", case)
