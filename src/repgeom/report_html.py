@@ -15,6 +15,8 @@ import mimetypes
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from repgeom.scorecard import paper_summary
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -154,7 +156,9 @@ def scorecard_html(scorecard: pd.DataFrame) -> str:
         rows = scorecard if paper is None else scorecard[groups == paper]
         lines.append("<tbody>")
         if paper is not None:
-            lines.append(f'<tr><th class="paper" colspan="{len(columns)}">{_text(paper)}</th></tr>')
+            # The paper's one-line summary: counts, and why rows are invalid / not tested.
+            summary = f"{_text(paper)}: {_text(paper_summary(rows))}"
+            lines.append(f'<tr><th class="paper" colspan="{len(columns)}">{summary}</th></tr>')
         for _, row in rows.iterrows():
             cells = "".join(_scorecard_cell(row, c) for c, _ in columns)
             lines.append(f'<tr class="verdict">{cells}</tr>')

@@ -147,10 +147,9 @@ def paper_summary(rows: pd.DataFrame) -> str:
     """One line for a paper's rows: verdict counts, then why rows are invalid or not
     tested (each distinct reason once)."""
     reasons = []
-    for r in rows[rows["verdict"].isin([Verdict.INVALID.value, Verdict.NOT_TESTED.value])][
-        "reason"
-    ]:
-        for part in str(r).split("; "):
+    undecided = rows["verdict"].isin([Verdict.INVALID.value, Verdict.NOT_TESTED.value])
+    for r in rows.loc[undecided, "reason"] if "reason" in rows else []:
+        for part in r.split("; ") if isinstance(r, str) else []:  # NaN: read back from CSV
             if part and part not in reasons:
                 reasons.append(part)
     why = f": {'; '.join(reasons)}" if reasons else ""

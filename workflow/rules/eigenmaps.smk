@@ -122,7 +122,7 @@ rule eigenmaps_random_init:
     log:
         "logs/eigenmaps/random_init_seed{seed}.log",
     benchmark:
-        "benchmarks/eigenmaps/random_init_seed{seed}.tsv"
+        "results/benchmarks/eigenmaps/random_init_seed{seed}.tsv"
     wildcard_constraints:
         seed=r"\d+",
     conda:
