@@ -28,6 +28,7 @@ from torch import nn
 
 from repgeom.claims import evaluate_claim
 from repgeom.eigenmaps.toy import PAPER, projector, train_views
+from repgeom.training import Progress
 
 LOG = logging.getLogger("repgeom.eigenmaps.graph")
 GRAPHS = ("sbm", "karate")
@@ -146,9 +147,11 @@ def run_graph(
     generator: torch.Generator,
     device: torch.device,
     logger: logging.Logger | None = None,
+    progress: Progress | None = None,
 ) -> dict:
     """Train the node network on one graph and score it; returns metrics and the
-    learned/exact embeddings (for figures)."""
+    learned/exact embeddings (for figures). ``progress``: one shared over the job's
+    graphs (``steps`` units each), else one for this graph."""
     adj, labels = build_graph(name, seed, sbm)
     if n_outputs < np.unique(labels).size:
         raise ValueError(
@@ -159,7 +162,18 @@ def run_graph(
     torch.manual_seed(seed)
     model = node_net(adj.shape[0], hidden, n_outputs).to(device)
     sample = edge_sampler(adj, batch_size, generator, device)
-    train_views(model, sample, steps=steps, lr=lr, alpha=alpha, t=t, stop_grad=True, logger=logger)
+    train_views(
+        model,
+        sample,
+        steps=steps,
+        lr=lr,
+        alpha=alpha,
+        t=t,
+        stop_grad=True,
+        logger=logger,
+        setting="eigenmaps.graph.lr",
+        progress=progress,
+    )
     model.eval()
     with torch.no_grad():
         nodes = torch.arange(adj.shape[0], device=device)

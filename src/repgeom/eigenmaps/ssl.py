@@ -167,4 +167,5 @@ def pretrain(
         generator=generator,
         logger=logger,
         on_epoch_end=on_epoch_end,
+        setting="eigenmaps.ssl.lr",
     )

@@ -27,7 +27,7 @@ from torch import nn
 
 from repgeom.claims import evaluate_claim
 from repgeom.eigenmaps.loss import neuralef_loss
-from repgeom.training import check_finite
+from repgeom.training import DivergenceGuard, Progress
 
 LOG = logging.getLogger("repgeom.eigenmaps.toy")
 
@@ -91,12 +91,18 @@ def train_views(
     stop_grad: bool,
     weight_decay: float = 0.0,
     logger: logging.Logger | None = None,
+    setting: str = "eigenmaps.toy.lr",
+    progress: Progress | None = None,
 ) -> list[dict]:
     """Adam on the NeuralEF loss for ``steps`` steps; ``sample(step)`` returns the two
-    views' inputs. Returns a short history (loss and eigenvalue estimates)."""
+    views' inputs. Returns a short history (loss and eigenvalue estimates). The
+    DivergenceGuard's error names ``setting``; progress is logged every 10 % of the
+    steps (on ``progress`` when the caller shares one over several runs)."""
     logger = logger or LOG
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    guard = DivergenceGuard(model.parameters(), setting=setting, lr=lr)
+    progress = progress or Progress(steps, logger=logger)
     history = []
     model.train()
     for step in range(1, steps + 1):
@@ -104,15 +110,18 @@ def train_views(
         z = model(torch.cat([x1, x2]))  # one pass: BatchNorm sees both views together
         z1, z2 = z.chunk(2)
         loss, info = neuralef_loss(z1, z2, alpha=alpha, t=t, stop_grad=stop_grad)
-        check_finite(loss, epoch=1, step=step)
+        value = guard.check_loss(loss, epoch=1, step=step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
+        if progress.advance(detail=f"loss {value:.4g}"):
+            guard.check_parameters(epoch=1, step=step)
         if step % max(1, steps // 5) == 0 or step == steps:
             eig = [round(float(v), 3) for v in info["eigenvalues"].cpu()]
-            logger.info("step %d/%d loss %.4f eigenvalues %s", step, steps, loss.item(), eig)
-            history.append({"step": step, "loss": loss.item()})
+            logger.info("step %d/%d loss %.4f eigenvalues %s", step, steps, value, eig)
+            history.append({"step": step, "loss": value})
+    guard.finish(epoch=1, step=steps, logger=logger)
     return history
 
 
@@ -206,6 +215,7 @@ def run_circle(
         raise ValueError(f"need n_outputs >= 1 and jitter > 0, got {n_outputs}, {jitter}")
     logger = logger or LOG
     metrics, functions = [], []
+    progress = Progress(len(VARIANTS) * steps, logger=logger)
     for method, stop_grad in VARIANTS.items():
         torch.manual_seed(seed)
         model = circle_net(hidden, n_outputs).to(device)
@@ -220,6 +230,7 @@ def run_circle(
             t=t,
             stop_grad=stop_grad,
             logger=logger,
+            progress=progress,
         )
         res = evaluate_circle(
             model, jitter=jitter, grid=grid, n_pairs=eval_pairs, generator=gen, device=device

@@ -19,7 +19,7 @@ from repgeom.similarity.kernel import (
     per_sample_grads,
     row_statistics,
 )
-from repgeom.training import fit
+from repgeom.training import Progress, fit, steps_per_epoch
 
 
 def make_toy(n: int, frequency: float, generator: torch.Generator, distribution="uniform"):
@@ -60,8 +60,10 @@ def train_toy(
     lr: float,
     generator: torch.Generator,
     logger: logging.Logger | None = None,
+    progress: Progress | None = None,
 ) -> float:
-    """Adam on the L1 loss (the authors'); returns the final training L1 error."""
+    """Adam on the L1 loss (the authors'); returns the final training L1 error.
+    ``progress``: one shared over several models, else one for this model."""
     opt = torch.optim.Adam(model.parameters(), lr=lr)
 
     def loss_fn(m, xb, yb):
@@ -77,6 +79,8 @@ def train_toy(
         generator=generator,
         logger=logger,
         log_every_epoch=False,
+        setting="similarity.toy.lr",
+        progress=progress,
     )
     model.eval()
     with torch.no_grad():
@@ -115,6 +119,8 @@ def run_toy(
     fractions, fit error, and the O(n p) vs brute-force gap."""
     logger = logger or logging.getLogger("repgeom.similarity")
     rows, samples = [], []
+    per_model = epochs * steps_per_epoch(n, batch_size)
+    progress = Progress(len(frequencies) * per_model, logger=logger)  # over every model
     for f in frequencies:
         # The same alphas and minibatch order for every frequency: a paired comparison.
         gen = torch.Generator().manual_seed(seed)
@@ -123,7 +129,15 @@ def run_toy(
         model = build_toy_mlp(hidden, depth).to(device)
         x, y = x.to(device), y.to(device)
         l1 = train_toy(
-            model, x, y, epochs=epochs, batch_size=batch_size, lr=lr, generator=gen, logger=logger
+            model,
+            x,
+            y,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            generator=gen,
+            logger=logger,
+            progress=progress,
         )
         res = toy_density(model, x, thresholds)
         dens = res["density"].cpu().numpy()
