@@ -2,7 +2,8 @@
 # Both create .venv and install the package on first use.
 PYTHON ?= python3
 VENV ?= .venv
-CORES ?= 8
+# One job per CPU of this machine (nproc; getconf where it is missing); `make run CORES=8`.
+CORES ?= $(shell nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.repgeom-installed
 

@@ -5,19 +5,27 @@ import torch
 from torch import nn
 
 from repgeom.runtime import seed_everything
-from repgeom.training import DivergenceError, check_finite, fit, iterate_minibatches
+from repgeom.training import (
+    LOSS_FACTOR,
+    MAX_ABS_PARAMETER,
+    DivergenceError,
+    DivergenceGuard,
+    Progress,
+    fit,
+    iterate_minibatches,
+)
 
 
 def mse(model, x, y):
     return nn.functional.mse_loss(model(x), y)
 
 
-def train(seed, lr=0.05, epochs=3, loss_fn=mse, **kw):
+def train(seed, lr=0.05, epochs=3, loss_fn=mse, optimizer=torch.optim.SGD, **kw):
     gen = seed_everything(seed)
     x = torch.randn(64, 5, generator=gen)
     y = x @ torch.randn(5, 1, generator=gen) + 0.1 * torch.randn(64, 1, generator=gen)
     model = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 1))
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    opt = optimizer(model.parameters(), lr=lr)
     hist = fit(model, (x, y), loss_fn, opt, epochs=epochs, batch_size=10, generator=gen, **kw)
     return hist, [p.detach().clone() for p in model.parameters()]
 
@@ -45,19 +53,27 @@ def test_history_logging_and_callback(caplog):
     assert set(hist[0]) == {"epoch", "loss", "time_s", "val"} and "val" not in hist[1]
     assert hist[-1]["loss"] < hist[0]["loss"]
     assert calls == [(1, 1), (2, 2), (3, 3)]
-    msgs = [r.getMessage() for r in caplog.records]
+    msgs = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch")]
     assert len(msgs) == 3 and msgs[0].startswith("epoch 1/3 loss ") and msgs[0].endswith(" s)")
 
 
 def test_log_only_last_epoch(caplog):
     with caplog.at_level(logging.INFO, logger="repgeom.training"):
         train(0, epochs=3, log_every_epoch=False)
-    assert [r.getMessage()[:9] for r in caplog.records] == ["epoch 3/3"]
+    assert [r.getMessage()[:9] for r in caplog.records if "epoch" in r.getMessage()[:5]] == [
+        "epoch 3/3"
+    ]
 
 
-def test_absurd_learning_rate_diverges():
-    with pytest.raises(DivergenceError, match=r"epoch \d+ step \d+"):
-        train(0, lr=1e6, epochs=50)
+def test_finite_divergence_stops_the_run():
+    # Adam at lr 1e6 keeps the loss finite (~1e13 after 3 epochs): before the guard
+    # the run finished and returned those weights.
+    with pytest.raises(
+        DivergenceError, match=r"loss blew up .* at epoch 1 step 2; .*\(lr = 1e\+06\)"
+    ):
+        train(0, lr=1e6, epochs=3, optimizer=torch.optim.Adam)
+    with pytest.raises(DivergenceError, match=r"at epoch 1 step \d+; .*\(lr = 1e\+30\)"):
+        train(0, lr=1e30, epochs=3, optimizer=torch.optim.Adam)
 
 
 def test_nan_loss_names_epoch_and_step():
@@ -68,14 +84,143 @@ def test_nan_loss_names_epoch_and_step():
         loss = mse(model, x, y)
         return loss * float("nan") if state["n"] == 9 else loss  # 7 steps/epoch: epoch 2, step 2
 
-    with pytest.raises(DivergenceError, match="epoch 2 step 2; lower the learning rate"):
+    with pytest.raises(DivergenceError, match="nan/inf at epoch 2 step 2; lower the learning rate"):
         train(0, loss_fn=loss_fn)
 
 
-def test_check_finite():
-    check_finite(torch.tensor(1.0), epoch=1, step=1)
-    with pytest.raises(DivergenceError, match="epoch 4 step 7"):
-        check_finite(torch.tensor(float("inf")), epoch=4, step=7)
+def test_finite_loss_blow_up_names_epoch_step_and_setting():
+    state = {"n": 0}
+
+    def loss_fn(model, x, y):
+        state["n"] += 1
+        loss = mse(model, x, y)
+        return loss * 1e5 if state["n"] == 10 else loss  # epoch 2, step 3
+
+    with pytest.raises(DivergenceError) as err:
+        train(0, loss_fn=loss_fn, setting="stage.train.lr")
+    msg = str(err.value)
+    assert "loss blew up" in msg and "at epoch 2 step 3;" in msg
+    assert "lower the learning rate (stage.train.lr = 0.05)" in msg
+
+
+def negative_cosine(model, x, y):
+    """Bounded in [-1, 1] and negative once learning starts: it cannot blow up."""
+    return -nn.functional.cosine_similarity(model(x), y, dim=0).mean()
+
+
+def test_exploding_weights_stop_a_run_whose_loss_stays_bounded():
+    gen = seed_everything(0)
+    x, y = torch.randn(64, 5, generator=gen), torch.randn(64, 1, generator=gen)
+    model = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=1e6)
+    with pytest.raises(DivergenceError, match=r"weights exploded \(max \|w\| = .* > 1e\+04\)"):
+        fit(model, (x, y), negative_cosine, opt, epochs=2, batch_size=64, generator=gen)
+
+
+def test_normal_runs_do_not_trip_the_guard(caplog):
+    # A decreasing positive loss (MSE) and a negative, bounded one, at ordinary lrs.
+    hist, params = train(0, lr=0.05, epochs=20)
+    assert hist[-1]["loss"] < hist[0]["loss"] / 2
+    assert max(p.abs().max() for p in params) < MAX_ABS_PARAMETER
+    with caplog.at_level(logging.INFO, logger="repgeom.training"):
+        hist, _ = train(0, lr=0.05, epochs=20, loss_fn=negative_cosine)
+    assert hist[-1]["loss"] < hist[0]["loss"] < 0
+    (line,) = [r.getMessage() for r in caplog.records if "divergence guard" in r.getMessage()]
+    assert f"(limit {LOSS_FACTOR:g})" in line
+
+
+def test_guard_rule_for_negative_and_near_zero_losses():
+    """loss - first > 100 x max(|first|, 1): relative for large losses, absolute near
+    zero; a fall, however large, is not a divergence."""
+    guard = DivergenceGuard([], setting="x.lr")
+    guard.check_loss(torch.tensor(-0.01), epoch=1, step=1)  # near zero: scale 1
+    for value in (-5.0, -20.0, -500.0, 99.0):  # a NeuralEF-like fall, then a rise of 99
+        guard.check_loss(torch.tensor(value), epoch=1, step=2)
+    with pytest.raises(DivergenceError, match="epoch 3 step 4; lower the learning rate \\(x.lr\\)"):
+        guard.check_loss(torch.tensor(100.5), epoch=3, step=4)
+
+    guard = DivergenceGuard([])
+    guard.check_loss(torch.tensor(-50.0), epoch=1, step=1)  # scale |first| = 50
+    guard.check_loss(torch.tensor(4900.0), epoch=1, step=2)
+    with pytest.raises(DivergenceError, match="loss blew up to 5000 from -50"):
+        guard.check_loss(torch.tensor(5000.0), epoch=1, step=3)
+
+    guard = DivergenceGuard([])
+    guard.check_loss(torch.tensor(2.3), epoch=1, step=1)
+    guard.check_loss(torch.tensor(0.0), epoch=1, step=2)  # a positive loss falling to 0
+    guard.check_loss(torch.tensor(200.0), epoch=1, step=3)  # a spike of 86 x first
+    with pytest.raises(DivergenceError, match="loss blew up to 1e\\+07 .* at epoch 2 step 1;"):
+        guard.check_loss(torch.tensor(1e7), epoch=2, step=1)
+
+
+def test_guard_parameters():
+    w = torch.nn.Parameter(torch.ones(3))
+    guard = DivergenceGuard([w], setting="a.lr", lr=1e-3)
+    assert guard.check_parameters(epoch=1, step=1) == 1.0
+    with torch.no_grad():
+        w[1] = 2e4
+    with pytest.raises(DivergenceError, match=r"max \|w\| = 2e\+04 > 1e\+04\) at epoch 2 step 5"):
+        guard.check_parameters(epoch=2, step=5)
+    with torch.no_grad():
+        w[1] = float("inf")
+    with pytest.raises(DivergenceError, match="weight became nan/inf .*\\(a.lr = 0.001\\)"):
+        guard.check_parameters(epoch=2, step=6)
+    with pytest.raises(DivergenceError, match="loss became nan/inf at epoch 4 step 7"):
+        guard.check_loss(torch.tensor(float("inf")), epoch=4, step=7)
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_progress_logs_every_tenth_with_elapsed_and_eta(caplog):
+    clock = FakeClock()
+    progress = Progress(25, what="step", logger=logging.getLogger("t"), clock=clock)
+    logged = []
+    with caplog.at_level(logging.INFO, logger="t"):
+        for i in range(1, 26):
+            clock.now += 2.0  # 2 s a step
+            if progress.advance(detail=f"loss {i}"):
+                logged.append(i)
+    assert logged == [3, 5, 8, 10, 13, 15, 18, 20, 23, 25]  # ceil(k * 25 / 10)
+    msgs = [r.getMessage() for r in caplog.records]
+    assert msgs[0] == "step 3/25 (12%), elapsed 6.0 s, ETA 44.0 s, loss 3"
+    assert msgs[3] == "step 10/25 (40%), elapsed 20.0 s, ETA 30.0 s, loss 10"
+    assert msgs[-1] == "step 25/25 (100%), elapsed 50.0 s, ETA 0.0 s, loss 25"
+    assert not progress.advance()  # past the end: silent
+
+
+def test_progress_few_units_and_big_advances():
+    clock = FakeClock()
+    progress = Progress(3, clock=clock)
+    assert [progress.advance() for _ in range(3)] == [True, True, True]
+    progress = Progress(100, clock=clock)
+    assert progress.advance(35) and progress.done == 35  # crosses 10, 20, 30: one line
+    assert not progress.advance(4) and progress.advance(1)  # the next line at 40
+    with pytest.raises(ValueError, match="total >= 1"):
+        Progress(0)
+
+
+def test_fit_logs_progress_every_tenth_of_its_steps(caplog):
+    with caplog.at_level(logging.INFO, logger="repgeom.training"):
+        train(0, epochs=3, log_every_epoch=False)  # 3 epochs x 7 steps
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("step ")]
+    done = [int(m.split()[1].split("/")[0]) for m in lines]
+    assert done == [3, 5, 7, 9, 11, 13, 15, 17, 19, 21]
+    assert all("/21 (" in m and "elapsed" in m and "ETA" in m and "loss" in m for m in lines)
+
+
+def test_shared_progress_spans_several_fits(caplog):
+    progress = Progress(2 * 21, logger=logging.getLogger("shared"))
+    with caplog.at_level(logging.INFO, logger="shared"):
+        train(0, epochs=3, progress=progress)
+        train(1, epochs=3, progress=progress)
+    lines = [r.getMessage() for r in caplog.records if r.name == "shared"]
+    assert len(lines) == 10 and lines[-1].startswith("step 42/42 (100%)")
 
 
 def test_minibatches_cover_each_index_once():

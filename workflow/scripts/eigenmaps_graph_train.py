@@ -4,10 +4,12 @@
 from repgeom.eigenmaps.graph import graph_embedding_rows, graph_metric_rows, run_graph
 from repgeom.metrics import write_metrics
 from repgeom.smk import rule_run
+from repgeom.training import Progress
 
 with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
     p, out = snakemake.params, snakemake.output  # noqa: F821
     metrics, embeddings = [], []
+    progress = Progress(len(p.graphs) * p.steps, logger=run.log)  # over every graph
     for name in p.graphs:
         res = run_graph(
             name,
@@ -23,6 +25,7 @@ with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
             generator=run.generator,
             device=run.device,
             logger=run.log,
+            progress=progress,
         )
         rows = graph_metric_rows(name, res, run.seed)
         run.log.info("%s: %s", name, {r["metric"]: round(r["value"], 4) for r in rows[:6]})

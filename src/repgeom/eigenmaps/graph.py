@@ -29,6 +29,7 @@ from torch import nn
 from repgeom.claims import evaluate_claim
 from repgeom.eigenmaps.gates import models_training_gate, step_loss_rows
 from repgeom.eigenmaps.toy import projector, train_views
+from repgeom.training import Progress
 
 LOG = logging.getLogger("repgeom.eigenmaps.graph")
 GRAPHS = ("sbm", "karate")
@@ -147,9 +148,11 @@ def run_graph(
     generator: torch.Generator,
     device: torch.device,
     logger: logging.Logger | None = None,
+    progress: Progress | None = None,
 ) -> dict:
     """Train the node network on one graph and score it; returns metrics and the
-    learned/exact embeddings (for figures)."""
+    learned/exact embeddings (for figures). ``progress``: one shared over the job's
+    graphs (``steps`` units each), else one for this graph."""
     adj, labels = build_graph(name, seed, sbm)
     if n_outputs < np.unique(labels).size:
         raise ValueError(
@@ -161,7 +164,16 @@ def run_graph(
     model = node_net(adj.shape[0], hidden, n_outputs).to(device)
     sample = edge_sampler(adj, batch_size, generator, device)
     losses = train_views(
-        model, sample, steps=steps, lr=lr, alpha=alpha, t=t, stop_grad=True, logger=logger
+        model,
+        sample,
+        steps=steps,
+        lr=lr,
+        alpha=alpha,
+        t=t,
+        stop_grad=True,
+        logger=logger,
+        setting="eigenmaps.graph.lr",
+        progress=progress,
     )
     model.eval()
     with torch.no_grad():

@@ -172,4 +172,5 @@ def pretrain(
         generator=generator,
         logger=logger,
         on_epoch_end=on_epoch_end,
+        setting="eigenmaps.ssl.lr",
     )

@@ -28,7 +28,7 @@ from torch import nn
 from repgeom.claims import evaluate_claim
 from repgeom.eigenmaps.gates import models_training_gate, step_loss_rows
 from repgeom.eigenmaps.loss import neuralef_loss
-from repgeom.training import check_finite
+from repgeom.training import DivergenceGuard, Progress
 
 LOG = logging.getLogger("repgeom.eigenmaps.toy")
 
@@ -92,29 +92,38 @@ def train_views(
     stop_grad: bool,
     weight_decay: float = 0.0,
     logger: logging.Logger | None = None,
+    setting: str = "eigenmaps.toy.lr",
+    progress: Progress | None = None,
 ) -> list[float]:
     """Adam on the NeuralEF loss for ``steps`` steps; ``sample(step)`` returns the two
-    views' inputs. Returns every step's loss (the training gate compares its tenths)."""
+    views' inputs. Returns every step's loss (the training gate compares its tenths).
+    The DivergenceGuard's error names ``setting``; progress is logged every 10 % of the
+    steps (on ``progress`` when the caller shares one over several runs)."""
     logger = logger or LOG
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
-    losses = []  # on the device: no extra host sync per step
+    guard = DivergenceGuard(model.parameters(), setting=setting, lr=lr)
+    progress = progress or Progress(steps, logger=logger)
+    losses = []
     model.train()
     for step in range(1, steps + 1):
         x1, x2 = sample(step)
         z = model(torch.cat([x1, x2]))  # one pass: BatchNorm sees both views together
         z1, z2 = z.chunk(2)
         loss, info = neuralef_loss(z1, z2, alpha=alpha, t=t, stop_grad=stop_grad)
-        check_finite(loss, epoch=1, step=step)
-        losses.append(loss.detach())
+        value = guard.check_loss(loss, epoch=1, step=step)
+        losses.append(value)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
+        if progress.advance(detail=f"loss {value:.4g}"):
+            guard.check_parameters(epoch=1, step=step)
         if step % max(1, steps // 5) == 0 or step == steps:
             eig = [round(float(v), 3) for v in info["eigenvalues"].cpu()]
-            logger.info("step %d/%d loss %.4f eigenvalues %s", step, steps, loss.item(), eig)
-    return torch.stack(losses).tolist()
+            logger.info("step %d/%d loss %.4f eigenvalues %s", step, steps, value, eig)
+    guard.finish(epoch=1, step=steps, logger=logger)
+    return losses
 
 
 def orthonormal(columns: np.ndarray) -> np.ndarray:
@@ -207,6 +216,7 @@ def run_circle(
         raise ValueError(f"need n_outputs >= 1 and jitter > 0, got {n_outputs}, {jitter}")
     logger = logger or LOG
     metrics, functions = [], []
+    progress = Progress(len(VARIANTS) * steps, logger=logger)
     for method, stop_grad in VARIANTS.items():
         torch.manual_seed(seed)
         model = circle_net(hidden, n_outputs).to(device)
@@ -221,6 +231,7 @@ def run_circle(
             t=t,
             stop_grad=stop_grad,
             logger=logger,
+            progress=progress,
         )
         res = evaluate_circle(
             model, jitter=jitter, grid=grid, n_pairs=eval_pairs, generator=gen, device=device

@@ -130,6 +130,7 @@ def train_hierarchy(
     batch_size: int,
     generator: torch.Generator,
     logger: logging.Logger | None = None,
+    setting: str = "lr",
 ) -> tuple[HierarchicalMLP, list[dict]]:
     n_classes = int(ys[:, -1].max()) + 1
     model = HierarchicalMLP(x.shape[1], hidden, block_depth, ys.shape[1], n_classes).to(x.device)
@@ -148,6 +149,7 @@ def train_hierarchy(
         generator=generator,
         logger=logger,
         log_every_epoch=False,
+        setting=setting,
     )
     return model.eval(), history
 
@@ -214,6 +216,7 @@ def run_hierarchy_task(
         batch_size=s["batch_size"],
         generator=generator,
         logger=logger,
+        setting=f"isometry.hierarchy.{task}.lr",
     )
     rows = evaluate_hierarchy(model, x_te, y_te, s["eval_points"])
     emb = []

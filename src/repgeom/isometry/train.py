@@ -78,6 +78,7 @@ def train_isometric(
         batch_size=batch_size,
         generator=generator,
         logger=logger,
+        setting="isometry.lr",
     )
     return model.eval(), history, steps.tenths()
 

@@ -138,6 +138,7 @@ def train_classifier(
         generator=generator,
         logger=logger,
         log_every_epoch=False,
+        setting="lsh.train.lr",
     )
     model.eval()
     with torch.no_grad():

@@ -137,6 +137,7 @@ def train_regressor(
         logger=logger,
         log_every_epoch=True,
         on_epoch_end=step_schedule,
+        setting="registration.train.lr",
     )
     return model.eval(), history
 

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from repgeom import stats
 from repgeom.gate_inputs import loss_rows
-from repgeom.training import check_finite
+from repgeom.training import DivergenceGuard, Progress
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 # variant -> sign of the cosine term in the loss
@@ -124,14 +124,18 @@ def train_variant(
     eval_every: int,
     seed: int,
     device: torch.device,
+    progress: Progress | None = None,
 ) -> list[dict]:
     """One run from ``init_state``: validation accuracy at step 0 and every ``eval_every``
     steps, plus the running cosine of the pair gradients (measured in every variant) and
-    the mean task loss (cross-entropy, without the term) since the last evaluation."""
+    the mean task loss (cross-entropy, without the term) since the last evaluation.
+    Guarded by a DivergenceGuard; progress every 10 % (on ``progress`` when shared)."""
     model = SmallCNN(data["n_classes"]).to(device)
     model.load_state_dict(init_state)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
+    guard = DivergenceGuard(model.parameters(), setting="similarity.enforce.lr", lr=lr)
+    progress = progress or Progress(steps)
     sampler = PairSampler(data["y_train"], data["n_classes"], torch.Generator().manual_seed(seed))
     weight = math.sqrt(batch_size)
     x, y, xv, yv = data["x_train"], data["y_train"], data["x_val"], data["y_val"]
@@ -146,15 +150,18 @@ def train_variant(
         cos = gradient_cosine(model, x[ia], y[ia], x[ib], y[ib], create_graph=sign != 0)
         if sign != 0:
             loss = loss + sign * weight * cos
-        check_finite(loss, epoch=1, step=step)
+        value = guard.check_loss(loss, epoch=1, step=step)
         loss.backward()
         opt.step()
         cos_sum, cos_n = cos_sum + float(cos.detach()), cos_n + 1
+        if progress.advance(detail=f"loss {value:.4g}"):
+            guard.check_parameters(epoch=1, step=step)
         if step % eval_every == 0 or step == steps:
             acc = accuracy(model, xv, yv)
             means = {"cosine": cos_sum / cos_n, "train_loss": loss_sum / cos_n}
             history.append({"step": step, "val_accuracy": acc, **means})
             cos_sum, cos_n, loss_sum = 0.0, 0, 0.0
+    guard.finish(epoch=1, step=steps, logger=progress.logger)
     return history
 
 
@@ -217,6 +224,7 @@ def run_enforce(
     curves, rows = [], []
     base = {"stage": "similarity", "method": "small_cnn", "seed": seed}
     chance = 1.0 / data["n_classes"]
+    progress = Progress(len(variants) * steps, logger=logger)  # over every variant
     for variant in variants:
         hist = train_variant(
             init,
@@ -228,6 +236,7 @@ def run_enforce(
             eval_every=eval_every,
             seed=seed,
             device=device,
+            progress=progress,
         )
         curves += [{**base, "variant": variant, **h} for h in hist]
         acc = [h["val_accuracy"] for h in hist]

@@ -21,7 +21,7 @@ from repgeom.similarity.kernel import (
     relative_error,
     row_statistics,
 )
-from repgeom.training import fit
+from repgeom.training import Progress, fit, steps_per_epoch
 
 
 def make_toy(n: int, frequency: float, generator: torch.Generator, distribution="uniform"):
@@ -62,9 +62,11 @@ def train_toy(
     lr: float,
     generator: torch.Generator,
     logger: logging.Logger | None = None,
+    progress: Progress | None = None,
 ) -> tuple[float, list[float]]:
     """Adam on the L1 loss (the authors'); returns the final training L1 error and the
-    per-epoch mean training loss."""
+    per-epoch mean training loss. ``progress``: one shared over several models, else one
+    for this model."""
     opt = torch.optim.Adam(model.parameters(), lr=lr)
 
     def loss_fn(m, xb, yb):
@@ -80,6 +82,8 @@ def train_toy(
         generator=generator,
         logger=logger,
         log_every_epoch=False,
+        setting="similarity.toy.lr",
+        progress=progress,
     )
     model.eval()
     with torch.no_grad():
@@ -120,6 +124,8 @@ def run_toy(
     the first and last tenth of the epochs (the ``training`` gate)."""
     logger = logger or logging.getLogger("repgeom.similarity")
     rows, samples = [], []
+    per_model = epochs * steps_per_epoch(n, batch_size)
+    progress = Progress(len(frequencies) * per_model, logger=logger)  # over every model
     for f in frequencies:
         # The same alphas and minibatch order for every frequency: a paired comparison.
         gen = torch.Generator().manual_seed(seed)
@@ -136,6 +142,7 @@ def run_toy(
             lr=lr,
             generator=gen,
             logger=logger,
+            progress=progress,
         )
         res = toy_density(model, x, thresholds)
         dens = res["density"].cpu().numpy()
