@@ -93,6 +93,19 @@ def resolve_mirror(config_value: str | None) -> str | None:
     return str(Path(value).expanduser().resolve()) if value else None
 
 
+def fetch_settings(config: dict) -> dict:
+    """How the data stage fetches datasets (keyword arguments of
+    repgeom.data.prepare_dataset), read when the job runs: they change where the
+    data comes from, not what it is, so they are no rule params."""
+    data = config["data"]
+    return {
+        "mirror": resolve_mirror(config.get(MIRROR_CONFIG_KEY)),
+        "download": data["download"],
+        "retries": data["retries"],
+        "timeout_s": data["timeout_s"],
+    }
+
+
 def expose_to_jobs(src_dir: str | os.PathLike) -> None:
     """Put the library on PYTHONPATH for every job this Snakemake process starts,
     so rule scripts import it from a bare checkout too (e.g. in a --sdm conda
