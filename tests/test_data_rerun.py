@@ -62,8 +62,9 @@ def test_figures_target_redraws_only_figures(smoke_dag):
     rules = run_snakemake(smoke_dag, "--list-rules", "--configfile", SMOKE).stdout.split()
     figure_rules = [r for r in rules if r.endswith("_figures")]
     assert len(figure_rules) >= 8
+    # The target first: --configfile and --forcerun take every word that follows.
     proc = run_snakemake(
-        smoke_dag, "-n", "--configfile", SMOKE, "figures", "--forcerun", *figure_rules
+        smoke_dag, "figures", "-n", "--configfile", SMOKE, "--forcerun", *figure_rules
     )
     jobs = planned_jobs(proc)
     assert set(jobs) == {*figure_rules, "figures"}, jobs
