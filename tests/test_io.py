@@ -59,6 +59,6 @@ def test_identical_runs_give_identical_model_and_dataset_files(smoke_dag, mirror
     """A training rule and the data rule, run again in a fresh folder with the smoke
     settings, write the same bytes as the smoke run did."""
     files = ["results/lsh/models/randnet/C5/seed0.pt", "results/data/mnist.pt"]
-    run_snakemake(tmp_path, "--cores", "2", "--configfile", SMOKE, *files, mirror=mirror)
+    run_snakemake(tmp_path, *files, "--cores", "2", "--configfile", SMOKE, mirror=mirror)
     for f in files:
         assert sha256(tmp_path / f) == sha256(smoke_dag / f), f
