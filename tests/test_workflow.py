@@ -110,14 +110,7 @@ def test_smoke_dag_end_to_end(smoke_dag, mirror):
 
     again = run_snakemake(tmp_path, "-n", "--cores", "2", "--configfile", SMOKE, mirror=mirror)
     assert "Nothing to be done" in again.stdout + again.stderr
-
-    # A changed data parameter reruns exactly the data jobs it feeds.
-    override = tmp_path / "override.yaml"
-    override.write_text("data:\n  retries: 5\n")
-    changed = run_snakemake(
-        tmp_path, "-n", "--cores", "2", "--configfile", SMOKE, str(override), mirror=mirror
-    )
-    assert planned_datasets(changed.stdout) == {"mnist", "fashion-mnist"}
+    # Changing how data is fetched (data.*, the mirror) reruns nothing: test_data_rerun.py.
 
 
 @pytest.mark.slow
