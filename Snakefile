@@ -11,7 +11,8 @@ report: "workflow/report/workflow.rst"
 
 
 # Snakemake reports a YAML syntax error in a config file without file or line: the
-# library checks config.yaml first and names both.
+# library checks config.yaml first and names both. (A --configfile is read by
+# Snakemake's command line before this file runs, out of the workflow's reach.)
 sys.path.insert(0, f"{workflow.basedir}/src")
 from repgeom.config import check_yaml_syntax
 
