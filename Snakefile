@@ -1,11 +1,22 @@
 # repgeom: one DAG from data to paper figures and a scorecard of claims.
 # Layout and conventions: README.md; stage rules live in workflow/rules/<stage>.smk.
+import sys
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
 report: "workflow/report/workflow.rst"
+
+
+# Snakemake reports a YAML syntax error in a config file without file or line: the
+# library checks config.yaml first and names both. (A --configfile is read by
+# Snakemake's command line before this file runs, out of the workflow's reach.)
+sys.path.insert(0, f"{workflow.basedir}/src")
+from repgeom.config import check_yaml_syntax
+
+check_yaml_syntax(f"{workflow.basedir}/config.yaml")
 
 
 # Anchored to this folder so runs with --directory find it too.

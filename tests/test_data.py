@@ -354,6 +354,42 @@ def test_incomplete_mirror_is_error(tmp_path, no_network):
     assert no_network == []
 
 
+@pytest.mark.parametrize("all_dirs", [False, True])
+def test_mirror_entry_that_is_a_directory_is_named(tmp_path, no_network, all_dirs):
+    """A folder where an IDX file should be is reported as a folder, not as missing,
+    whether the other files are there or not."""
+    mnist = tmp_path / "mirror" / "mnist"
+    write_idx_mirror(tmp_path / "mirror")
+    stems = IDX_STEMS if all_dirs else IDX_STEMS[:1]
+    for stem in stems:
+        (mnist / f"{stem}.gz").unlink()
+        (mnist / f"{stem}.gz").mkdir()
+    with pytest.raises(DataError) as err:
+        prepare_dataset("mnist", tmp_path / "out.pt", mirror=str(tmp_path / "mirror"))
+    msg = str(err.value)
+    for stem in stems:
+        assert f"{mnist / stem}.gz is a directory, not a file" in msg
+    assert "missing" not in msg and no_network == []
+
+
+def test_cifar_batch_that_is_a_directory_is_named(tmp_path, no_network):
+    folder = write_cifar_folder(tmp_path / "mirror" / "cifar-10" / "cifar-10-batches-py")
+    (folder / "test_batch").unlink()
+    (folder / "test_batch").mkdir()
+    with pytest.raises(DataError, match="test_batch: is a directory, not a file"):
+        prepare_dataset("cifar10", tmp_path / "c.pt", mirror=str(tmp_path / "mirror"))
+
+
+def test_truncated_gzip_advice_is_to_replace_the_file(tmp_path):
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    path.write_bytes(gzip.compress(idx_labels(np.zeros(50, np.uint8)))[:-20])
+    with pytest.raises(DataError) as err:
+        read_idx_labels(path)
+    assert "truncated gzip archive" in str(err.value)
+    assert "replace it with an intact copy of the file" in str(err.value)
+    assert "delete it" not in str(err.value)
+
+
 def test_load_dataset_errors(tmp_path):
     with pytest.raises(DataError, match="nothere.pt.*prepare_dataset"):
         load_dataset(tmp_path / "nothere.pt")
@@ -393,8 +429,11 @@ def test_default_cache_dir_beside_output(tmp_path, http_root, monkeypatch):
     write_idx_mirror(www, folder="good")
     md5 = {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in (www / "good").iterdir()}
     patch_urls(monkeypatch, "mnist", lambda n: [base + "good/" + n], md5.__getitem__)
+    stale = tmp_path / "data" / "downloads" / "mnist" / ".t10k-images-idx3-ubyte.gz.x1_y2z3a.tmp"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"half a download, killed")
     prepare_dataset("mnist", tmp_path / "data" / "mnist.pt", mirror=None)
-    assert len(all_files(tmp_path / "data" / "downloads" / "mnist")) == 4
+    assert len(all_files(tmp_path / "data" / "downloads" / "mnist")) == 4  # stale one gone
 
 
 def test_checksum_mismatch_leaves_nothing(tmp_path, http_root, monkeypatch, no_env_mirror_no_sleep):

@@ -20,12 +20,25 @@ class Named(dict):
         return self[key]
 
 
-def fake_smk(tmp, params, wildcards=None):
+class Files(list):  # like Snakemake's output list: paths, reachable by name too
+
+    def __init__(self, **named):
+        super().__init__(named.values())
+        self.named = named
+
+    def keys(self):
+        return self.named.keys()
+
+    def __getattr__(self, key):
+        return self.named[key]
+
+
+def fake_smk(tmp, params, wildcards=None, **outputs):
     return SimpleNamespace(
         log=[str(tmp / "job.log")],
         params=Named(params),
         wildcards=Named(wildcards or {}),
-        output=Named(provenance=str(tmp / "job.provenance.json")),
+        output=Files(**outputs, provenance=str(tmp / "job.provenance.json")),
         threads=1,
         rule="fake",
     )
@@ -93,3 +106,26 @@ def test_seeded_rule_sets_up_torch(tmp_path):
     assert out["device"] == "cpu" and out["seed"] == 3 and out["prov_seed"] == 3
     assert out["threads"] == 1
     assert out["draw"] == again["draw"]  # same seed, same numbers
+
+
+def test_rule_run_removes_stale_temporaries_of_its_outputs(tmp_path):
+    """A killed earlier try left half-written temporaries beside the job's outputs;
+    the next try removes them when it starts (and nothing else)."""
+    (tmp_path / "out").mkdir()
+    stale = [tmp_path / "out" / ".table.csv.k3j9x_2a.tmp", tmp_path / ".job.provenance.json.q1.tmp"]
+    kept = [tmp_path / "out" / ".other.csv.k3j9x_2a.tmp", tmp_path / "out" / "table.csv"]
+    for p in stale + kept:
+        p.write_text("half")
+    out = run_job(
+        tmp_path,
+        """
+        import json, pathlib
+        from repgeom.smk import rule_run
+        tmp = pathlib.Path(".")
+        with rule_run(fake_smk(tmp, {}, table=str(tmp / "out" / "table.csv"))) as run:
+            pass
+        print(json.dumps({"log": pathlib.Path("job.log").read_text()}))
+        """,
+    )
+    assert not any(p.exists() for p in stale) and all(p.exists() for p in kept)
+    assert "removed out/.table.csv.k3j9x_2a.tmp" in out["log"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,22 @@ class ConfigError(ValueError):
     """The configuration does not match the schema."""
 
 
+def check_yaml_syntax(path: str | os.PathLike) -> None:
+    """Raise ConfigError naming the file and line of a YAML syntax error in the config
+    file ``path``: Snakemake, loading it, says only "not valid JSON or YAML"."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            yaml.safe_load(fh)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(
+            f"config file {path}{where}: not valid YAML ({exc.problem or exc.context})\n{exc}"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path}: not valid YAML ({exc})") from None
+
+
 def load_schema(path: str | os.PathLike) -> dict:
     return yaml.safe_load(Path(path).read_text())
 
@@ -33,10 +50,16 @@ def fill_defaults(config: dict, schema: dict) -> None:
             fill_defaults(config[key], sub)
 
 
+# A number in exponent notation without a dot ("1e-3"): YAML 1.1, which PyYAML
+# follows, reads it as a string; JSON and YAML 1.2 read it as a number.
+EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def coerce_cli_strings(value: Any, schema: dict) -> Any:
     """Snakemake's --config hands list items and nested values over as strings
     ('seeds=[0,1]' gives ['0', '1']): read a string as YAML wherever the schema
-    expects no string, so command-line overrides mean what they say."""
+    expects no string, so command-line overrides mean what they say. Where it
+    expects a number, exponent notation ('lr: 1e-3') is a number too."""
     types = schema.get("type", [])
     types = [types] if isinstance(types, str) else types
     if isinstance(value, str) and types and "string" not in types:
@@ -44,6 +67,8 @@ def coerce_cli_strings(value: Any, schema: dict) -> Any:
             value = yaml.safe_load(value)
         except yaml.YAMLError:
             return value  # left as is: validation names the key
+        if isinstance(value, str) and "number" in types and EXPONENT_NUMBER.fullmatch(value):
+            value = float(value)
     if isinstance(value, dict):
         for key, sub in schema.get("properties", {}).items():
             if key in value:
@@ -92,6 +117,19 @@ def resolve_mirror(config_value: str | None) -> str | None:
     key. (repgeom.data.prepare_dataset, called with an explicit mirror, uses it.)"""
     value = os.environ.get(MIRROR_ENV) or config_value
     return str(Path(value).expanduser().resolve()) if value else None
+
+
+def fetch_settings(config: dict) -> dict:
+    """How the data stage fetches datasets (keyword arguments of
+    repgeom.data.prepare_dataset), read when the job runs: they change where the
+    data comes from, not what it is, so they are no rule params."""
+    data = config["data"]
+    return {
+        "mirror": resolve_mirror(config.get(MIRROR_CONFIG_KEY)),
+        "download": data["download"],
+        "retries": data["retries"],
+        "timeout_s": data["timeout_s"],
+    }
 
 
 def expose_to_jobs(src_dir: str | os.PathLike) -> None:

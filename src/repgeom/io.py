@@ -7,19 +7,27 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+TMP_SUFFIX = ".tmp"
+
+
+def _tmp_prefix(final: Path) -> str:
+    return f".{final.name}."
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if
-    the block finishes without an exception, otherwise delete it."""
+    """Yield a temporary path beside ``path`` (``.<name>.<random>.tmp``); rename it
+    onto ``path`` only if the block finishes without an exception, otherwise delete
+    it. A killed process leaves it behind: see remove_stale_temporaries."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(final), suffix=TMP_SUFFIX, dir=final.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -29,6 +37,22 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp_path, final)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporaries that atomic_path left beside ``path`` when the process
+    writing it was killed (no cleanup runs on SIGKILL or power loss); return them.
+    Call it only where nothing else can be writing ``path`` now, e.g. when the job
+    that owns ``path`` starts. The random part has no dot, so the temporaries of a
+    longer name (``path.bak``) are not matched."""
+    final = Path(path)
+    name = re.compile(re.escape(_tmp_prefix(final)) + r"[^.]+" + re.escape(TMP_SUFFIX))
+    if not final.parent.is_dir():
+        return []
+    stale = sorted(p for p in final.parent.iterdir() if name.fullmatch(p.name))
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
@@ -51,7 +75,10 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 def save_torch(path: str | os.PathLike, obj: Any) -> None:
+    """torch.save, atomically and byte-reproducibly: given a path, torch names the
+    archive inside after the (random) temporary file, so identical saves differed
+    in bytes; through a file object the archive is always named "archive"."""
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(obj, fh)

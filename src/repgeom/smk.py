@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from repgeom.io import remove_stale_temporaries
 from repgeom.provenance import RunTimer, build_provenance, write_provenance
 
 if TYPE_CHECKING:
@@ -61,9 +62,18 @@ def _torch_setup(smk, seed: int | None, params: dict):
     return select_device(params.get("device", "cpu")), generator
 
 
+def _remove_stale_temporaries(smk, log: logging.Logger) -> None:
+    # A killed earlier try of this job left its half-written outputs' temporaries;
+    # no one else writes this job's outputs while it runs.
+    for output in smk.output:
+        for path in remove_stale_temporaries(output):
+            log.info("removed %s, left by an interrupted earlier run", path)
+
+
 @contextlib.contextmanager
 def rule_run(smk) -> Iterator[RuleRun]:
     log = _log_to_file(smk.log[0] if smk.log else None)
+    _remove_stale_temporaries(smk, log)
     params = dict(smk.params.items())
     seed = _seed_of(smk, params)
     device, generator = (

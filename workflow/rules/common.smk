@@ -9,7 +9,6 @@ sys.path.insert(0, str(SRC))
 from repgeom.config import (  # noqa: E402
     expose_to_jobs,
     load_schema,
-    resolve_mirror,
     validate_config,
 )
 from repgeom.registry import REGISTRY_PATH, expected_rows  # noqa: E402

@@ -1,5 +1,9 @@
 # Data stage: fetch (mirror first, then official sources), validate, convert
 # once to a compact uint8 tensor file that training stages load onto the device.
+# How a dataset is fetched (mirror, download, retries, timeout) is no param: it
+# does not change the data, which its sha256 in the provenance identifies, so a
+# rerun without the mirror or with other fetch settings keeps finished datasets
+# and everything trained on them. The script reads those settings at run time.
 
 
 rule prepare_dataset:
@@ -17,10 +21,5 @@ rule prepare_dataset:
     resources:
         mem_mb=4000,
         runtime=30,
-    params:
-        mirror=resolve_mirror(config["data_mirror"]),
-        download=config["data"]["download"],
-        retries=config["data"]["retries"],
-        timeout_s=config["data"]["timeout_s"],
     script:
         "../scripts/prepare_dataset.py"

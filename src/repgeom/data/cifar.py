@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from .errors import REPLACE_ADVICE, DataError, not_a_file
 from .sources import CIFAR10_FOLDER, CIFAR10_META, CIFAR10_TEST_BATCH, CIFAR10_TRAIN_BATCHES
 
 BATCH_NAMES = (*CIFAR10_TRAIN_BATCHES, CIFAR10_TEST_BATCH)
@@ -61,7 +61,7 @@ def unpickle(data: bytes, label: str) -> dict:
     except Exception as exc:  # truncated or corrupt pickles fail in many ways
         raise DataError(
             f"{label}: corrupt or truncated CIFAR-10 batch ({type(exc).__name__}: {exc}); "
-            "delete it and fetch the archive again"
+            f"{REPLACE_ADVICE}"
         ) from exc
     if not isinstance(obj, dict):
         raise DataError(f"{label}: not a CIFAR-10 batch (pickle holds {type(obj).__name__})")
@@ -102,10 +102,11 @@ def read_folder_members(folder: str | os.PathLike) -> dict[str, bytes]:
     for name in (*BATCH_NAMES, CIFAR10_META):
         path = folder / name
         if not path.is_file():
-            if name == CIFAR10_META:
+            if name == CIFAR10_META and not path.exists():
                 continue
+            what = not_a_file(path) if path.exists() else "missing"
             raise DataError(
-                f"{path}: missing from the CIFAR-10 folder {folder} (expected "
+                f"{path}: {what} in the CIFAR-10 folder {folder} (expected "
                 f"{', '.join(BATCH_NAMES)} and {CIFAR10_META})"
             )
         members[name] = path.read_bytes()
@@ -128,7 +129,7 @@ def read_tar_members(path: str | os.PathLike) -> dict[str, bytes]:
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise DataError(
             f"{path}: corrupt or truncated CIFAR-10 archive ({type(exc).__name__}: {exc}); "
-            "delete it and fetch it again"
+            f"{REPLACE_ADVICE}"
         ) from exc
     missing = [n for n in BATCH_NAMES if n not in members]
     if missing:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from .errors import REPLACE_ADVICE, DataError
 
 IDX_IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 IDX_LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
@@ -29,7 +29,7 @@ def decompress(raw: bytes, label: str) -> bytes:
         return gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(
-            f"{label}: corrupt or truncated gzip archive ({exc}); delete it and fetch it again"
+            f"{label}: corrupt or truncated gzip archive ({exc}); {REPLACE_ADVICE}"
         ) from exc
 
 
@@ -62,7 +62,7 @@ def parse_idx(content: bytes, expected_magic: int, label: str) -> np.ndarray:
     if len(content) < expected:
         raise DataError(
             f"{label}: truncated IDX file: header says {dims} needs {expected} bytes, "
-            f"found {len(content)}; delete it and fetch it again"
+            f"found {len(content)}; {REPLACE_ADVICE}"
         )
     if len(content) > expected:
         raise DataError(

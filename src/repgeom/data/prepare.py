@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from ..io import save_torch
+from ..io import remove_stale_temporaries, save_torch
 from . import cifar, fetch, idx
-from .errors import DataError
+from .errors import DataError, not_a_file
 from .sources import CIFAR10_FOLDER, MIRROR_CONFIG_KEY, MIRROR_ENV, DatasetSpec, get_spec
 
 FORMAT_VERSION = 1
@@ -56,16 +56,23 @@ def fix_hint(spec: DatasetSpec) -> str:
 
 def _idx_mirror_files(spec: DatasetSpec, folder: Path) -> list[Path] | None:
     """Paths of the four IDX files in ``folder`` (.gz preferred), None if none is there."""
-    found, missing = [], []
+    found, missing, unreadable = [], [], []
     for f in spec.files:
-        stem = f.name.removesuffix(".gz")
-        path = next((p for p in (folder / f.name, folder / stem) if p.is_file()), None)
-        (found if path else missing).append(path or f.name)
-    if not found:
+        candidates = (folder / f.name, folder / f.name.removesuffix(".gz"))
+        path = next((p for p in candidates if p.is_file()), None)
+        if path:
+            found.append(path)
+            continue
+        others = [p for p in candidates if p.exists()]
+        (unreadable if others else missing).extend(others or [f.name])
+    if not found and not unreadable:
         return None
-    if missing:
+    if missing or unreadable:
+        problems = ([f"missing {', '.join(missing)}"] if missing else []) + [
+            f"{p} {not_a_file(p)}" for p in unreadable
+        ]
         raise DataError(
-            f"{folder}: incomplete {spec.name} mirror, missing {', '.join(missing)} "
+            f"{folder}: incomplete {spec.name} mirror, {'; '.join(problems)} "
             f"(expected {expected_layout(spec)})"
         )
     return found
@@ -198,6 +205,10 @@ def _download_all(spec, cache: Path, retries, timeout_s, tried, log) -> list[tup
     folder = cache / spec.mirror_dir
     for f in spec.files:
         dest = folder / f.name
+        # This dataset's job alone writes its cache folder: a temporary there is
+        # what a killed download left.
+        for stale in remove_stale_temporaries(dest):
+            log.info("removed %s, left by an interrupted download", stale)
         if dest.is_file():
             if fetch.md5_of(dest) == f.md5:
                 log.info("using cached %s (md5 ok)", dest)
