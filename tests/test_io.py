@@ -4,6 +4,8 @@ a killed write leaves behind are found and removed."""
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +14,7 @@ import pytest
 import torch
 from conftest import REPO, SMOKE, run_snakemake
 
-from repgeom.io import remove_stale_temporaries, save_torch
+from repgeom.io import remove_stale_temporaries, save_torch, write_text
 
 
 def sha256(path: Path) -> str:
@@ -40,6 +42,18 @@ def killed_write(path: Path) -> None:
     env = {"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"}
     proc = subprocess.run([sys.executable, "-c", code, str(path)], env=env)
     assert proc.returncode == 9
+
+
+def test_atomic_writes_get_the_mode_of_any_new_file(tmp_path):
+    # mkstemp makes 0600 files: results were unreadable to others on a shared machine.
+    old = os.umask(0o022)
+    try:
+        write_text(tmp_path / "a.txt", "x")
+        (tmp_path / "plain.txt").write_text("x")
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE((tmp_path / "a.txt").stat().st_mode)
+    assert mode == stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode) == 0o644
 
 
 def test_stale_temporaries_of_a_killed_write_are_removed(tmp_path):

@@ -20,6 +20,12 @@ def _tmp_prefix(final: Path) -> str:
     return f".{final.name}."
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` (``.<name>.<random>.tmp``); rename it
@@ -34,6 +40,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
+        # mkstemp creates the file 0600; a result gets the mode any new file would get
+        # (0666 less the umask), so others on a shared machine can read it.
+        os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, final)
     finally:
         tmp_path.unlink(missing_ok=True)
