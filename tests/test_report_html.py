@@ -50,7 +50,7 @@ def card(**extra_columns) -> pd.DataFrame:
             "claim_id": ["R1", "S2", "I1", "L1", "L2"],
             "case": ["noise=iid", "", "dataset=mnist", "gen=net", "gen=net"],
             "paper": ["Zeta 2019", "Zeta 2019", "Alpha 2022", "Mid 2021", "Mid 2021"],
-            "statement": ["a < b", "x", "y", "z", "w"],
+            "claim": ["a < b", "x", "y", "z", "w"],
             "direction": [">", ">", "<", ">", ">"],
             "threshold": [0.0, 1.0, 0.5, 0.0, 0.0],
             "mean": [0.123456, 2.0, float("nan"), 1.0, 0.2],
@@ -93,7 +93,7 @@ def test_scorecard_html_shows_columns_added_later():
     assert re.findall(r"<th>(.*?)</th>", header) == [
         "claim",
         "case",
-        "statement",
+        "paper&#x27;s claim",
         "paper value",
         "threshold",
         "measured mean [95% CI]",

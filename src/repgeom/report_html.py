@@ -46,7 +46,7 @@ UNKNOWN_VERDICT_COLOUR = "#ffffff"
 SCORECARD_HTML_COLUMNS = (
     ("claim_id", "claim"),
     ("case", "case"),
-    ("statement", "statement"),
+    ("claim", "paper's claim"),  # the registry's short claim; how it is tested: the CSV
     ("paper_value", "paper value"),
     ("threshold", "threshold"),
     ("measured", "measured mean [95% CI]"),
