@@ -164,8 +164,10 @@ def scorecard_markdown(scorecard: pd.DataFrame, *, compact: bool = False) -> str
     """The scorecard as Markdown: overall counts, then per paper (in stage order) a
     one-line summary and a table; ``compact`` leaves out the statement, metric and
     scale columns (kept in the CSV)."""
-    scorecard = scorecard.fillna(
-        {c: "" for c in ("case", "paper_value", "reason", "gates", "gate_status")}
+    # Text columns read back from CSV are all-NaN floats where empty: blank them as text.
+    text = ("case", "paper_value", "reason", "gates", "gate_status")
+    scorecard = scorecard.assign(
+        **{c: scorecard[c].astype(object).where(scorecard[c].notna(), "") for c in text}
     )
     columns = ["claim", "case", "paper's value", "threshold", "mean [95% CI]", "seeds"]
     columns += ["verdict", "gates", "reason"]
