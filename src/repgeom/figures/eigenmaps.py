@@ -23,13 +23,14 @@ LABELS = {
     "barlow": "Barlow Twins",
     "simclr": "SimCLR",
     "spectral": "spectral contrastive",
-    "random_init": "untrained (floor)",  # the probe gate's random-init backbone
+    "random_init": "untrained\n(floor)",  # the probe gate's random-init backbone
 }
 
 
 def _methods(df: pd.DataFrame) -> list[str]:
     found = list(dict.fromkeys(df["method"]))
-    return sorted(found, key=lambda m: (m != "neuralef", m))
+    # NeuralEF first, the untrained floor last, the baselines between.
+    return sorted(found, key=lambda m: (m != "neuralef", m == "random_init", m))
 
 
 def _palette(methods: list[str]) -> dict:
