@@ -21,6 +21,7 @@ from repgeom.claims import Gate, training_gate
 
 FIRST_TENTH = "train_loss_first_tenth"
 LAST_TENTH = "train_loss_last_tenth"
+CHANCE = "chance_accuracy"  # 1 / classes of a classifier, written beside its accuracy
 
 
 def first_last_tenth(losses: Sequence[float]) -> dict[str, float]:
@@ -72,6 +73,17 @@ def per_model(metrics: pd.DataFrame, model_keys: Sequence[str], names: Sequence[
     if len(keys) == 1:
         models = models.get_level_values(0)
     return wide.reindex(index=models, columns=list(names))
+
+
+def heldout_accuracy_gate(
+    metrics: pd.DataFrame, model_keys: Sequence[str], accuracy: str, min_over: float, what: str
+) -> Gate:
+    """``heldout_accuracy`` over every model in ``metrics``: the worst model's held-out
+    accuracy (metric ``accuracy``) minus its ``chance_accuracy`` row (1 / classes); NaN,
+    failing, for a model that lacks either. ``what`` names the accuracy and the models."""
+    wide = per_model(metrics, model_keys, [accuracy, CHANCE])
+    what = f"{what} - chance (1/classes), worst of {len(wide)} models"
+    return Gate.worst("heldout_accuracy", wide[accuracy] - wide[CHANCE], min_over, ">", what)
 
 
 def training_gate_of(

@@ -36,7 +36,7 @@ from repgeom.adversarial.checks import (
 )
 from repgeom.adversarial.evaluate import AA, MAIN
 from repgeom.claims import Gate, evaluate_claim, write_claims
-from repgeom.isometry.summary import model_gates
+from repgeom.isometry.summary import model_gates, near_any
 from repgeom.metrics import read_metrics, write_metrics
 
 
@@ -111,17 +111,13 @@ def masking_gate(checks: pd.DataFrame, dataset: str, betas, attack: str) -> Gate
     """``gradient_masking``: failed checks that concern ``attack`` on ``dataset``'s models
     at ``betas`` (NaN when no check concerns it: nothing vouches for the attack)."""
     rel = checks_concerning(checks, attack)
-    rel = rel[(rel["dataset"] == dataset) & _near_any(rel["beta"], betas)]
+    rel = rel[(rel["dataset"] == dataset) & near_any(rel["beta"], betas)]
     failed = rel[~rel["passed"].astype(bool)]
     names = ", ".join(sorted(set(failed["metric"])))
     what = f"failed gradient-masking checks concerning {attack}, of {len(rel)}" + (
         f": {names}" if names else ""
     )
     return Gate("gradient_masking", len(failed) if len(rel) else math.nan, 0, "<=", what)
-
-
-def _near_any(values: pd.Series, targets) -> np.ndarray:
-    return np.isclose(values.to_numpy(float)[:, None], list(targets)).any(axis=1)
 
 
 CLAIMS = (
