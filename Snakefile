@@ -1,5 +1,6 @@
 # repgeom: one DAG from data to paper figures and a scorecard of claims.
-# Layout and conventions: README.md; stage rules live in workflow/rules/<stage>.smk.
+# Layout: README.md. Stage rules live in workflow/rules/<stage>.smk, one include each,
+# in any order after common.smk (docs/design.md: Rule files).
 import sys
 
 from snakemake.utils import min_version
@@ -28,7 +29,6 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/registration.smk"
 include: "workflow/rules/similarity.smk"
 include: "workflow/rules/eigenmaps.smk"
-include: "workflow/rules/eigenmaps_spectral.smk"
 include: "workflow/rules/isometry.smk"
 include: "workflow/rules/adversarial.smk"
 include: "workflow/rules/lsh.smk"

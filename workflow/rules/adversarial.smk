@@ -2,6 +2,9 @@
 # real PGD-40, AutoAttack (standard, L-inf) and a black-box Square check; the authors'
 # attack-loss variant; gradient-masking checks; claims I3/I4; robustness curves.
 # The models, betas and reference betas are the isometry stage's (isometry_runs()).
+
+
+# Helpers, with the isometry stage's (isometry_helpers.smk) they build on:
 include: "adversarial_helpers.smk"
 
 
@@ -118,11 +121,14 @@ rule adversarial_figures:
         "../scripts/adversarial_figures.py"
 
 
-STAGE_TARGETS["adversarial"] = [
-    "results/adversarial/claims.csv",
-    "results/adversarial/checks.csv",
-    *expand(
-        "results/figures/adversarial_robustness_{dataset}.png",
-        dataset=adversarial_datasets(),
-    ),
-]
+register_targets(
+    "adversarial",
+    [
+        "results/adversarial/claims.csv",
+        "results/adversarial/checks.csv",
+        *expand(
+            "results/figures/adversarial_robustness_{dataset}.png",
+            dataset=adversarial_datasets(),
+        ),
+    ],
+)

@@ -1,6 +1,10 @@
 # Helpers of the adversarial stage (included by adversarial.smk): its inputs and params
-# derive from the isometry stage's runs and settings (isometry_helpers.smk).
+# derive from the isometry stage's runs and settings.
 import numpy as np
+
+
+include: "isometry_helpers.smk"
+
 
 ADV = config["adversarial"]
 ADV_OUT = "results/adversarial/{dataset}/beta{beta}/seed{seed}"

@@ -51,10 +51,14 @@ def dataset_file(name):
     return f"results/data/{name}.pt"
 
 
-# Each stage file registers the final outputs of its stage here:
-#     STAGE_TARGETS["lsh"] = [...]
-# and `rule all` asks for those of the selected stages.
+# The final outputs of each stage (its claims and figures); `rule all` asks for those of
+# the selected stages. Stage files add theirs with register_targets, never directly.
 STAGE_TARGETS = {}
+
+
+def register_targets(stage, targets):
+    """Add final outputs of `stage` (eigenmaps, in two files, calls it from each)."""
+    STAGE_TARGETS.setdefault(stage, []).extend(targets)
 
 
 def seeds():
@@ -79,6 +83,13 @@ REPORT_TABLES = [
 
 def all_targets():
     return [*stage_outputs(), *REPORT_TABLES]
+
+
+def summarised_targets():
+    """The files whose jobs the run summary times and traces: every job of this
+    configuration's DAG (all of it, not only what must run now) but the summary itself,
+    whose benchmark is written after it ends."""
+    return [*stage_outputs(), "results/scorecard.csv"]
 
 
 def stage_claims():

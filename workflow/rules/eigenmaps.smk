@@ -1,7 +1,7 @@
 # Stage eigenmaps (Deng et al. 2022): self-supervised pretraining with the neural
 # eigenfunction loss and baselines, truncated retrieval, linear probe; claims E2-E3.
 # The stage's claims file joins them with E1 (toy) and E4 (graph) from
-# eigenmaps_spectral.smk.
+# eigenmaps_spectral.smk, included at the end.
 
 EIG = config["eigenmaps"]
 SSL = EIG["ssl"]
@@ -229,6 +229,12 @@ rule eigenmaps_figures:
         "../scripts/eigenmaps_figures.py"
 
 
-STAGE_TARGETS.setdefault("eigenmaps", []).extend(
-    ["results/eigenmaps/claims.csv", *(SSL_FIG.format(n) for n in SSL_FIGS)]
+register_targets(
+    "eigenmaps",
+    ["results/eigenmaps/claims.csv", *(SSL_FIG.format(n) for n in SSL_FIGS)],
 )
+
+
+# The stage's second part, E1 and E4 (whose claims files eigenmaps_claims joins); last,
+# so that the stage's targets keep their order (theirs after these).
+include: "eigenmaps_spectral.smk"

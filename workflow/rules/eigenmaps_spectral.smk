@@ -1,5 +1,5 @@
 # Stage eigenmaps, spectral part (Deng et al. 2022): circle toy with exact Fourier
-# eigenfunctions (E1) and graphs: SBM and karate club (E4).
+# eigenfunctions (E1) and graphs: SBM and karate club (E4). Included by eigenmaps.smk.
 
 SPEC_TOY = config["eigenmaps"]["toy"]
 SPEC_GRAPH = config["eigenmaps"]["graph"]
@@ -188,10 +188,11 @@ rule eigenmaps_graph_figures:
         "../scripts/eigenmaps_graph_figures.py"
 
 
-STAGE_TARGETS.setdefault("eigenmaps", []).extend(
+register_targets(
+    "eigenmaps",
     [
         "results/eigenmaps/toy/claims.csv",
         "results/eigenmaps/graph/claims.csv",
         *SPEC_FIGS.values(),
-    ]
+    ],
 )

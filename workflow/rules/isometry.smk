@@ -1,7 +1,7 @@
 # Stage isometry (Beshkov et al. 2022): a beta sweep x seeds of the tanh MLP with the
 # within-class isometry regulariser on each dataset of isometry.datasets, hierarchical
 # stacking (torus toy, MNIST), stage tables, claims I1 and I2, figures.
-# The adversarial stage reads the models through the helpers below.
+# The adversarial stage reads the models through isometry_helpers.smk.
 
 
 # Helpers (isometry_settings, isometry_betas, isometry_runs, isometry_model, ...):
@@ -155,9 +155,12 @@ rule isometry_figures:
         "../scripts/isometry_figures.py"
 
 
-STAGE_TARGETS["isometry"] = [
-    "results/isometry/claims.csv",
-    "results/figures/isometry_geometry.png",
-    "results/figures/isometry_distances.png",
-    "results/figures/isometry_hierarchy.png",
-]
+register_targets(
+    "isometry",
+    [
+        "results/isometry/claims.csv",
+        "results/figures/isometry_geometry.png",
+        "results/figures/isometry_distances.png",
+        "results/figures/isometry_hierarchy.png",
+    ],
+)

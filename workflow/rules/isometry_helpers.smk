@@ -1,6 +1,6 @@
 # Helpers of the isometry stage, included at the top of isometry.smk (kept apart from
-# the rules, as snakemake --lint asks). The adversarial stage, included after it, uses
-# isometry_betas(), isometry_runs() and isometry_model().
+# the rules, as snakemake --lint asks). The adversarial stage includes them too, for
+# isometry_runs(), isometry_model() and isometry_settings().
 
 ISO = config["isometry"]
 

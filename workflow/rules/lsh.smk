@@ -187,4 +187,4 @@ rule lsh_figures:
         "../scripts/lsh_figures.py"
 
 
-STAGE_TARGETS["lsh"] = ["results/lsh/claims.csv", *rules.lsh_figures.output]
+register_targets("lsh", ["results/lsh/claims.csv", *rules.lsh_figures.output])

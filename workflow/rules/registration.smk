@@ -1,12 +1,11 @@
 # Stage registration (Charpiat et al. 2019): generated multimodal scenes, a CNN
 # trained on noisy displacement labels, error against truth; claim R1 and figures.
-# Variables used by similarity.smk: REG_DATA, REG_MODEL, REG_SIGMAS, REG_NOISES, REG_METRICS.
 
-REG = config["registration"]
-REG_DATA = "results/registration/data/seed{seed}.pt"
-REG_MODEL = "results/registration/models/{noise}/sigma{sigma}/seed{seed}.pt"
-REG_SIGMAS = [f"{s:g}" for s in REG["sigmas"]]
-REG_NOISES = list(REG["noises"])
+
+# Helpers (REG, REG_DATA, REG_MODEL, REG_TRAIN, REG_SIGMAS, REG_NOISES, REG_GATES):
+include: "registration_helpers.smk"
+
+
 REG_METRICS = "results/registration/metrics.csv"
 REG_FIG = "results/figures/registration_{}.png"
 REG_WILDCARDS = {
@@ -14,12 +13,9 @@ REG_WILDCARDS = {
     "noise": "iid|building",
     "sigma": "|".join(s.replace(".", r"\.") for s in REG_SIGMAS),
 }
-REG_TRAIN = "results/registration/train/{noise}/sigma{sigma}/seed{seed}"
 # With sigma = 0 both noise modes give the exact labels, hence the same model (same seed,
 # same init and batches, deterministic): it is trained once (iid) and copied to "building".
 REG_CLEAN = {"noise": "building", "sigma": "0"}
-# Gate settings (config section gates) of the claims resting on registration models.
-REG_GATES = ("min_loss_drop", "registration_max_floor_px")
 
 
 ruleorder: registration_clean_copy > registration_train
@@ -174,6 +170,7 @@ rule registration_figures:
         "../scripts/registration_figures.py"
 
 
-STAGE_TARGETS.setdefault("registration", []).extend(
-    ["results/registration/claims.csv", *rules.registration_figures.output]
+register_targets(
+    "registration",
+    ["results/registration/claims.csv", *rules.registration_figures.output],
 )

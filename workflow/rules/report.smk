@@ -1,7 +1,9 @@
 # Report: the scorecard of every stage's claims, the stage timing table (from the
 # per-job benchmark files of this DAG), a provenance summary, the figures-only target
 # and the README's generated results section. The HTML tables are embedded in the
-# report's first page (workflow/report/workflow.rst).
+# report's first page (workflow/report/workflow.rst). Inputs and params that depend on
+# the stages' registered targets are functions, read when the DAG is built, so this
+# file may be included before or after the stage files.
 from repgeom.dag import job_benchmarks, job_sidecars
 from repgeom.report_html import (
     RUN_PROVENANCE,
@@ -18,7 +20,7 @@ BENCHMARKS = "results/benchmarks"
 
 rule scorecard:
     input:
-        claims=list(stage_claims().values()),
+        claims=lambda wildcards: list(stage_claims().values()),
         registry=CLAIMS_REGISTRY,
     output:
         csv=report(
@@ -39,23 +41,18 @@ rule scorecard:
     conda:
         ENV
     params:
-        stages=list(stage_claims()),
+        stages=lambda wildcards: list(stage_claims()),
         # (stage, claim, case) rows the registry expects of the selected stages.
         expected=[list(row) for row in expected_rows(config, config["stages"])],
     script:
         "../scripts/report_scorecard.py"
 
 
-# Every job of this configuration's DAG (all of it, not only what must run now) but
-# the run summary itself, whose benchmark is written after it ends.
-SUMMARISED = [*stage_outputs(), "results/scorecard.csv"]
-
-
 rule run_summary:
     input:
         # Every job of the DAG leads to these, so the summary runs after all of them
         # (figures included) and again when one of them is redone.
-        SUMMARISED,
+        lambda wildcards: summarised_targets(),
     output:
         times=report(
             "results/stage_times.csv",
@@ -89,8 +86,10 @@ rule run_summary:
         # Exactly the files of this DAG's jobs (a change of the job set reruns the
         # summary). Params, not inputs: a missing benchmark file is an error of the
         # summary, not a reason to redo the job that made the results.
-        benchmarks=lambda wildcards: job_benchmarks(workflow.rules, SUMMARISED),
-        sidecars=lambda wildcards: job_sidecars(workflow.rules, SUMMARISED),
+        benchmarks=lambda wildcards: job_benchmarks(
+            workflow.rules, summarised_targets()
+        ),
+        sidecars=lambda wildcards: job_sidecars(workflow.rules, summarised_targets()),
     script:
         "../scripts/report_run_summary.py"
 
@@ -101,7 +100,7 @@ rule readme:
     input:
         scorecard="results/scorecard.csv",
         times="results/stage_times.csv",
-        figures=stage_figures(),
+        figures=lambda wildcards: stage_figures(),
     output:
         results="docs/results.md",
     log:

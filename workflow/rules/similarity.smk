@@ -1,6 +1,10 @@
 # Stage similarity (Charpiat et al. 2019): gradient kernel, density N_S, retrieval,
 # predicted vs measured denoising, toy, similarity-enforcing MNIST training; S1-S4.
-# Reads the registration stage's data and models (REG_DATA, REG_MODEL from registration.smk).
+
+
+# The registration stage's data, models and sweep (REG_DATA, REG_MODEL, REG_TRAIN, ...):
+include: "registration_helpers.smk"
+
 
 SIM = config["similarity"]
 SIM_TOY = SIM["toy"]
@@ -242,6 +246,6 @@ rule similarity_figures:
         "../scripts/similarity_figures.py"
 
 
-STAGE_TARGETS.setdefault("similarity", []).extend(
-    ["results/similarity/claims.csv", *rules.similarity_figures.output]
+register_targets(
+    "similarity", ["results/similarity/claims.csv", *rules.similarity_figures.output]
 )
