@@ -240,8 +240,8 @@ def resolve_mirror(mirror: str | os.PathLike | None) -> Path | None:
 
 
 def _obtain(spec, mirror_path, download, cache, retries, timeout_s, tried, log):
-    """Find the raw files, mirror first, else download them into ``cache``:
-    (source, mirror folder or None, paths, per-file origin dicts)."""
+    """Find the raw files, mirror first, else download them into ``cache``: (source,
+    paths, per-file origin dicts); ``tried`` collects what was looked at."""
     if mirror_path is None:
         tried.append(f"no mirror set (config key `{MIRROR_CONFIG_KEY}` / env {MIRROR_ENV})")
         found = None
@@ -260,7 +260,8 @@ def _obtain(spec, mirror_path, download, cache, retries, timeout_s, tried, log):
 
 
 def _read_files(spec, paths, origins, warnings):
-    """Provenance entries (with official checks) and arrays of the raw files."""
+    """Provenance entries (with official checks) and arrays of the raw files (a CIFAR
+    class-name mismatch goes to ``warnings``)."""
     if spec.kind == "cifar":
         members = _cifar_members(paths[0])
         files = _cifar_entries(spec, paths[0], members, origins[0])
