@@ -56,6 +56,17 @@ def test_gamma_and_theta_are_independent_streams(kind):
     assert torch.equal(a["gamma_train"], more_gamma["gamma_train"][:6])
 
 
+def test_pair_gammas_are_correlated_by_rho():
+    d = make_dataset("randnet", 1, **SMALL)
+    rho, ga, gb = d["pair_rho"], d["gamma_pair_a"], d["gamma_pair_b"]
+    assert rho.tolist() == [1.0, 1.0, 0.0, 0.0, -1.0, -1.0]
+    assert torch.allclose(gb[rho == 1], ga[rho == 1])
+    assert torch.allclose(gb[rho == -1], -ga[rho == -1])
+    assert not torch.allclose(gb[rho == 0], ga[rho == 0], atol=0.1)
+    # Same manifold (rho = 1), other thetas: the samples differ, the manifold does not.
+    assert not torch.equal(d["x_pair_a"][0], d["x_pair_b"][0])
+
+
 def test_gamma_theta_uncorrelated_and_both_matter():
     g = RandNetManifolds(0)
     big = make_dataset("randnet", 1, **{**SMALL, "n_classes": 400, "samples_per_class": 5})

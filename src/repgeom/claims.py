@@ -137,6 +137,38 @@ def verdict(lo: float, hi: float, threshold: float, direction: str) -> Verdict:
     return Verdict.INCONCLUSIVE
 
 
+def gate_problems(claim_id: str, declared, by_name: dict[str, Gate], x: np.ndarray) -> list[str]:
+    """Why a row gets no verdict, in this order: seeds whose statistic is undefined, then
+    ``declared`` gates not measured, then those that failed (empty: a verdict is due)."""
+    unknown = sorted(set(by_name) - set(declared))
+    if unknown:
+        raise ValueError(f"claim {claim_id}: gates {unknown} are not declared in the registry")
+    problems = []
+    if not np.isfinite(x).all():
+        bad = [i for i, v in enumerate(x) if not np.isfinite(v)]
+        problems.append(f"statistic undefined (NaN: degenerate input) for seed index {bad}")
+    problems += [f"gate {name} not measured" for name in declared if name not in by_name]
+    problems += [by_name[n].describe() for n in declared if n in by_name and not by_name[n].passed]
+    return problems
+
+
+def verdict_with_reason(
+    x: np.ndarray, lo: float, hi: float, threshold: float, direction: str, confidence: float
+) -> tuple[Verdict, str, float]:
+    """The verdict of a row whose gates all passed, its reason and, when inconclusive,
+    about how many seeds would decide it (NaN otherwise)."""
+    result = verdict(lo, hi, threshold, direction)
+    needed = seeds_needed(x, threshold, confidence)
+    reason = ""
+    if result is Verdict.INCONCLUSIVE and x.size < 2:
+        reason = "one seed: no confidence interval"
+    elif result is Verdict.INCONCLUSIVE:
+        reason = f"the CI straddles the threshold: about {needed:g} seeds would decide it"
+    else:
+        needed = math.nan
+    return result, reason, needed
+
+
 def evaluate_claim(
     *,
     claim_id: str,
@@ -164,28 +196,13 @@ def evaluate_claim(
     finite = x[np.isfinite(x)]
     mean, lo, hi = mean_ci(finite, confidence, spec.bounds) if finite.size else (math.nan,) * 3
     by_name = {g.name: g for g in gates}
-    unknown = sorted(set(by_name) - set(spec.gates))
-    if unknown:
-        raise ValueError(f"claim {claim_id}: gates {unknown} are not declared in the registry")
-    problems = [f"gate {name} not measured" for name in spec.gates if name not in by_name]
-    problems += [
-        by_name[n].describe() for n in spec.gates if n in by_name and not by_name[n].passed
-    ]
-    if finite.size < x.size:
-        bad = [i for i, v in enumerate(x) if not np.isfinite(v)]
-        problems.insert(0, f"statistic undefined (NaN: degenerate input) for seed index {bad}")
+    problems = gate_problems(claim_id, spec.gates, by_name, x)
     if problems:
         result, reason, needed = Verdict.INVALID, "; ".join(problems), math.nan
     else:
-        result = verdict(lo, hi, float(threshold), direction)
-        needed = seeds_needed(x, float(threshold), confidence)
-        reason = ""
-        if result is Verdict.INCONCLUSIVE and x.size < 2:
-            reason = "one seed: no confidence interval"
-        elif result is Verdict.INCONCLUSIVE:
-            reason = f"the CI straddles the threshold: about {needed:g} seeds would decide it"
-        else:
-            needed = math.nan
+        result, reason, needed = verdict_with_reason(
+            x, lo, hi, float(threshold), direction, confidence
+        )
     return {
         "claim_id": claim_id,
         "paper": (registry or load_registry()).paper_of(claim_id).short,

@@ -48,83 +48,114 @@ def _match(a: pd.Series, b: pd.Series) -> list[tuple[float, float, float]]:
     return out
 
 
-def gradient_masking_checks(
-    metrics: pd.DataFrame, *, tolerance: float, zero_accuracy: float
-) -> pd.DataFrame:
-    rows: list[dict] = []
-    acc = _accuracy(metrics)
-    for key, group in acc.groupby(GROUP, sort=True):
-        base = {"stage": STAGE, **dict(zip(GROUP, key, strict=True))}
+def _check(check, method, eps, value, passed, statement, tol) -> dict:
+    """One check's row, without the (stage, dataset, beta, seed) it belongs to."""
+    return {
+        "method": method,
+        "metric": check,
+        "eps": eps,
+        "value": float(value),
+        "tolerance": float(tol),
+        "passed": bool(passed),
+        "statement": statement,
+    }
 
-        def add(check, method, eps, value, passed, statement, tol=tolerance, base=base):
-            rows.append(
-                {
-                    **base,
-                    "method": method,
-                    "metric": check,
-                    "eps": eps,
-                    "value": float(value),
-                    "tolerance": float(tol),
-                    "passed": bool(passed),
-                    "statement": statement,
-                }
-            )
 
-        for method in CURVE_ATTACKS:
-            curve = _curve(group, method, MAIN)
-            if len(curve) < 2:
-                continue
-            rises = np.diff(curve.to_numpy())
-            worst = int(np.argmax(rises))
-            add(
+def curve_checks(group: pd.DataFrame, tolerance: float, zero_accuracy: float) -> list[dict]:
+    """monotone and reaches_zero of each attack's robust-accuracy curve over eps."""
+    rows = []
+    for method in CURVE_ATTACKS:
+        curve = _curve(group, method, MAIN)
+        if len(curve) < 2:
+            continue
+        rises = np.diff(curve.to_numpy())
+        worst = int(np.argmax(rises))
+        rows.append(
+            _check(
                 "monotone",
                 method,
                 float(curve.index[worst + 1]),
                 rises[worst],
                 rises[worst] <= tolerance,
                 "largest rise of robust accuracy between consecutive eps (<= tolerance)",
+                tolerance,
             )
-            add(
+        )
+        rows.append(
+            _check(
                 "reaches_zero",
                 method,
                 float(curve.index[-1]),
                 curve.iloc[-1],
                 curve.iloc[-1] <= zero_accuracy,
                 "robust accuracy at the largest eps (<= zero_accuracy)",
-                tol=zero_accuracy,
+                zero_accuracy,
             )
-        for strong, weak in PAIRS:
-            for eps, a, b in _match(_curve(group, strong, MAIN), _curve(group, weak, MAIN)):
-                add(
+        )
+    return rows
+
+
+def strength_checks(group: pd.DataFrame, tolerance: float) -> list[dict]:
+    """pgd_vs_fgsm, autoattack_vs_pgd and square_vs_whitebox: a stronger attack leaves no
+    more accuracy than a weaker one at each eps both were run at."""
+    rows = []
+    for strong, weak in PAIRS:
+        for eps, a, b in _match(_curve(group, strong, MAIN), _curve(group, weak, MAIN)):
+            rows.append(
+                _check(
                     f"{strong}_vs_{weak}",
                     strong,
                     eps,
                     a - b,
                     a - b <= tolerance,
                     f"accuracy under {strong} minus under {weak} (<= tolerance)",
+                    tolerance,
                 )
-        pgd_aa = _curve(group, "pgd", AA)
-        aa = _curve(group, "autoattack", AA)
-        for eps, a, b in _match(aa, pgd_aa):
-            add(
+            )
+    pgd_aa = _curve(group, "pgd", AA)
+    aa = _curve(group, "autoattack", AA)
+    for eps, a, b in _match(aa, pgd_aa):
+        rows.append(
+            _check(
                 "autoattack_vs_pgd",
                 "autoattack",
                 eps,
                 a - b,
                 a - b <= tolerance,
                 "accuracy under AutoAttack minus under PGD on the same points (<= tolerance)",
+                tolerance,
             )
-        for eps, sq, wb in _match(_curve(group, "square", AA), pgd_aa):
-            hit = [v for e, v in aa.items() if np.isclose(e, eps)]
-            best = min([wb, *hit])
-            add(
+        )
+    for eps, sq, wb in _match(_curve(group, "square", AA), pgd_aa):
+        hit = [v for e, v in aa.items() if np.isclose(e, eps)]
+        best = min([wb, *hit])
+        rows.append(
+            _check(
                 "square_vs_whitebox",
                 "square",
                 eps,
                 sq - best,
                 sq - best >= -tolerance,
                 "accuracy under Square minus under the best white-box attack (>= -tolerance)",
+                tolerance,
             )
+        )
+    return rows
+
+
+def gradient_masking_checks(
+    metrics: pd.DataFrame, *, tolerance: float, zero_accuracy: float
+) -> pd.DataFrame:
+    """The checks of the module docstring for each (dataset, beta, seed) of ``metrics``."""
+    rows: list[dict] = []
+    acc = _accuracy(metrics)
+    for key, group in acc.groupby(GROUP, sort=True):
+        base = {"stage": STAGE, **dict(zip(GROUP, key, strict=True))}
+        checks = [
+            *curve_checks(group, tolerance, zero_accuracy),
+            *strength_checks(group, tolerance),
+        ]
+        rows.extend({**base, **check} for check in checks)
     columns = [*base_columns(), "eps", "tolerance", "passed", "statement"]
     return pd.DataFrame(rows, columns=columns)
 

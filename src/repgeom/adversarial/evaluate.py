@@ -93,6 +93,36 @@ def subset_indices(n_total: int, n: int, seed: int) -> torch.Tensor:
     return torch.randperm(n_total, generator=gen)[: min(n, n_total)]
 
 
+def attack_rows(base, detail, method, eps, correct, subset, seconds=None, linf=None):
+    """Tidy rows of one attack at one eps on one subset: accuracy, plus time_s and max_linf
+    when the attack was timed (not for clean points or for PGD re-read on the AA points)."""
+    common = {
+        **base,
+        "method": method,
+        "eps": eps,
+        "subset": subset,
+        "n_points": len(correct),
+        "attack_loss": ATTACK_LOSS.get(method, "none"),
+        "attack_detail": detail.get(method, ""),
+    }
+    rows = [{**common, "metric": "accuracy", "value": float(correct.float().mean())}]
+    if seconds is not None:
+        rows.append({**common, "metric": "time_s", "value": seconds})
+        rows.append({**common, "metric": "max_linf", "value": linf})
+    return rows
+
+
+def run_attack(fn, method, eps, model, xs, ys, clean, chunk):
+    """Attack ``xs`` with ``fn`` in chunks: (robust correctness of each point, seconds,
+    max L-inf perturbation, checked against ``eps``)."""
+    start = time.perf_counter()
+    x_adv = atk.in_chunks(fn, xs, ys, chunk)
+    linf = atk.check_perturbation(x_adv, xs, eps, f"{method} eps={eps:.4g}")  # syncs
+    seconds = time.perf_counter() - start
+    correct = clean[: len(ys)] & (atk.predict(model, x_adv) == ys)
+    return correct, seconds, linf
+
+
 def evaluate_model(
     model: torch.nn.Module,
     meta: dict,
@@ -124,43 +154,22 @@ def evaluate_model(
         len(y),
         n_aa,
     )
-    rows: list[dict] = []
-
     detail = attack_details(s)
-
-    def record(method, eps, correct, subset, seconds, linf):
-        n = len(correct)
-        common = {
-            **base,
-            "method": method,
-            "eps": eps,
-            "subset": subset,
-            "n_points": n,
-            "attack_loss": ATTACK_LOSS.get(method, "none"),
-            "attack_detail": detail.get(method, ""),
-        }
-        rows.append({**common, "metric": "accuracy", "value": float(correct.float().mean())})
-        if seconds is not None:
-            rows.append({**common, "metric": "time_s", "value": seconds})
-            rows.append({**common, "metric": "max_linf", "value": linf})
-
-    record("clean", 0.0, clean, MAIN, None, None)
-    record("clean", 0.0, clean[:n_aa], AA, None, None)
-
+    rows = [
+        *attack_rows(base, detail, "clean", 0.0, clean, MAIN),
+        *attack_rows(base, detail, "clean", 0.0, clean[:n_aa], AA),
+    ]
     wrapped = atk.LogitsModel(model)
     for method, eps, subset in attack_plan(s):
         xs, ys = (x, y) if subset == MAIN else (x[:n_aa], y[:n_aa])
         fn = build_attack(method, eps, model, wrapped, s, beta=beta, K=K, seed=seed)
-        start = time.perf_counter()
         # The authors' variant takes the isometry term over the pairs of each batch.
         chunk = s.isometry_batch_size if method.endswith("_isometry") else s.batch_size
-        x_adv = atk.in_chunks(fn, xs, ys, chunk)
-        linf = atk.check_perturbation(x_adv, xs, eps, f"{method} eps={eps:.4g}")  # syncs
-        seconds = time.perf_counter() - start
-        correct = clean[: len(ys)] & (atk.predict(model, x_adv) == ys)
-        record(method, eps, correct, subset, seconds, linf)
+        correct, seconds, linf = run_attack(fn, method, eps, model, xs, ys, clean, chunk)
+        rows += attack_rows(base, detail, method, eps, correct, subset, seconds, linf)
         if method == "pgd" and subset == MAIN and _in(eps, s.aa_eps) and _aa_any(s):
-            record(method, eps, correct[:n_aa], AA, None, None)  # PGD on the AA points
+            # PGD on the AA points
+            rows += attack_rows(base, detail, method, eps, correct[:n_aa], AA)
         log.info(
             "%-14s eps %.4g: robust accuracy %.4f (%.1f s)",
             method,

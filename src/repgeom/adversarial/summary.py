@@ -139,6 +139,81 @@ CLAIMS = (
 )
 
 
+def statistic_label(method: str, grid, kind: str, beta_ref: float) -> str:
+    """The claim's ``metric``: what its per-seed statistic measures."""
+    if kind == "area":
+        return (
+            f"normalised area under {method} robust accuracy vs log10(eps), "
+            f"eps in [{min(grid):.3g}, {max(grid):.3g}] ({len(grid)} points), "
+            f"beta={beta_ref:g} minus beta=0"
+        )
+    return f"mean {method} robust accuracy over eps {list(grid)}, beta={beta_ref:g} minus beta=0"
+
+
+def dataset_claims(
+    sub: pd.DataFrame,
+    dataset: str,
+    beta_ref: float,
+    *,
+    checks: pd.DataFrame,
+    models: list[Gate],
+    threshold: float,
+    eps: list[float],
+    aa_eps: list[float],
+    scale: dict,
+    gates: dict,
+    log: logging.Logger,
+) -> list[dict]:
+    """Rows I3/I4 of one dataset (its accuracy rows ``sub``): reference beta against beta
+    0, each gated on ``models`` (the two models' isometry-stage gates), the checks that
+    concern its attack and its eps grid."""
+    betas = (0.0, beta_ref)
+    claims = []
+    for claim_id, method, kind, statement in CLAIMS:
+        grid = eps if kind == "area" else aa_eps
+        values = paired_gain(per_seed_statistic(sub, method, grid, kind), beta_ref)
+        if not values:
+            log.warning(
+                "claim %s (%s): no paired runs of beta=0 and beta=%g under %s; skipped",
+                claim_id,
+                dataset,
+                beta_ref,
+                method,
+            )
+            continue
+        measured = [
+            *models,
+            masking_gate(checks, dataset, betas, method),
+            eps_grid_gate(
+                sub,
+                method,
+                grid,
+                kind,
+                betas,
+                gates["adversarial_band"],
+                gates["adversarial_min_discriminating_eps"],
+            ),
+        ]
+        claims.append(
+            {
+                **evaluate_claim(
+                    claim_id=claim_id,
+                    statement=statement.format(aa_eps="/".join(f"{e:g}" for e in aa_eps))
+                    + f" ({dataset}, beta={beta_ref:g} vs 0)",
+                    metric=statistic_label(method, grid, kind, beta_ref),
+                    values=values,
+                    threshold=threshold,
+                    direction=">",
+                    scale={"dataset": dataset, **scale.get(dataset, {})},
+                    gates=measured,
+                ),
+                "dataset": dataset,
+                "attack": method,
+            }
+        )
+    return claims
+
+
 def adversarial_claims(
     metrics: pd.DataFrame,
     *,
@@ -163,60 +238,44 @@ def adversarial_claims(
             log.warning("no reference beta for %s: no claims for it", dataset)
             continue
         beta_ref = float(reference_beta[dataset])
-        betas = (0.0, beta_ref)
-        sub = acc[acc["dataset"] == dataset]
-        models = model_gates(isometry, dataset, gates, betas=list(betas))
-        for claim_id, method, kind, statement in CLAIMS:
-            grid = eps if kind == "area" else aa_eps
-            values = paired_gain(per_seed_statistic(sub, method, grid, kind), beta_ref)
-            if not values:
-                log.warning(
-                    "claim %s (%s): no paired runs of beta=0 and beta=%g under %s; skipped",
-                    claim_id,
-                    dataset,
-                    beta_ref,
-                    method,
-                )
-                continue
-            measured = [
-                *models,
-                masking_gate(checks, dataset, betas, method),
-                eps_grid_gate(
-                    sub,
-                    method,
-                    grid,
-                    kind,
-                    betas,
-                    gates["adversarial_band"],
-                    gates["adversarial_min_discriminating_eps"],
-                ),
-            ]
-            metric = (
-                f"normalised area under {method} robust accuracy vs log10(eps), "
-                f"eps in [{min(grid):.3g}, {max(grid):.3g}] ({len(grid)} points), "
-                f"beta={beta_ref:g} minus beta=0"
-                if kind == "area"
-                else f"mean {method} robust accuracy over eps {list(grid)}, "
-                f"beta={beta_ref:g} minus beta=0"
-            )
-            claims.append(
-                {
-                    **evaluate_claim(
-                        claim_id=claim_id,
-                        statement=statement.format(aa_eps="/".join(f"{e:g}" for e in aa_eps))
-                        + f" ({dataset}, beta={beta_ref:g} vs 0)",
-                        metric=metric,
-                        values=values,
-                        threshold=threshold,
-                        direction=">",
-                        scale={"dataset": dataset, **scale.get(dataset, {})},
-                        gates=measured,
-                    ),
-                    "dataset": dataset,
-                    "attack": method,
-                }
-            )
+        claims += dataset_claims(
+            acc[acc["dataset"] == dataset],
+            dataset,
+            beta_ref,
+            checks=checks,
+            models=model_gates(isometry, dataset, gates, betas=[0.0, beta_ref]),
+            threshold=threshold,
+            eps=eps,
+            aa_eps=aa_eps,
+            scale=scale,
+            gates=gates,
+            log=log,
+        )
     return claims
+
+
+def log_checks(checks: pd.DataFrame, log: logging.Logger) -> pd.DataFrame:
+    """Log the checks' summary and a warning per failed check; return the failed rows."""
+    summary = summarize_checks(checks)
+    log.info(
+        "gradient-masking checks (passed/total per check and attack):\n%s",
+        summary.to_string(index=False),
+    )
+    failed = checks[~checks["passed"].astype(bool)]
+    for r in failed.itertuples():
+        log.warning(
+            "CHECK FAILED %s [%s] %s beta=%g seed=%d eps=%.4g: value %.4f (tolerance %.4g): %s",
+            r.metric,
+            r.method,
+            r.dataset,
+            r.beta,
+            r.seed,
+            r.eps,
+            r.value,
+            r.tolerance,
+            r.statement,
+        )
+    return failed
 
 
 def summarize_stage(
@@ -243,25 +302,7 @@ def summarize_stage(
     metrics = write_metrics(read_metrics(metric_files), metrics_out)
     checks = gradient_masking_checks(metrics, tolerance=tolerance, zero_accuracy=zero_accuracy)
     write_metrics(checks, checks_out)
-    summary = summarize_checks(checks)
-    log.info(
-        "gradient-masking checks (passed/total per check and attack):\n%s",
-        summary.to_string(index=False),
-    )
-    failed = checks[~checks["passed"].astype(bool)]
-    for r in failed.itertuples():
-        log.warning(
-            "CHECK FAILED %s [%s] %s beta=%g seed=%d eps=%.4g: value %.4f (tolerance %.4g): %s",
-            r.metric,
-            r.method,
-            r.dataset,
-            r.beta,
-            r.seed,
-            r.eps,
-            r.value,
-            r.tolerance,
-            r.statement,
-        )
+    failed = log_checks(checks, log)
     claims = adversarial_claims(
         metrics,
         checks=checks,

@@ -239,6 +239,76 @@ def resolve_mirror(mirror: str | os.PathLike | None) -> Path | None:
     return Path(value).expanduser() if value else None
 
 
+def _obtain(spec, mirror_path, download, cache, retries, timeout_s, tried, log):
+    """Find the raw files, mirror first, else download them into ``cache``: (source,
+    paths, per-file origin dicts); ``tried`` collects what was looked at."""
+    if mirror_path is None:
+        tried.append(f"no mirror set (config key `{MIRROR_CONFIG_KEY}` / env {MIRROR_ENV})")
+        found = None
+    else:
+        found = _from_mirror(spec, mirror_path, tried, log)
+    if found is not None:
+        _, paths = found
+        return "mirror", paths, [{"path": str(p)} for p in paths]
+    if not download:
+        raise DataError(
+            f"{spec.name}: no local copy found and downloading is disabled (download=False). "
+            "Tried:\n  - " + "\n  - ".join(tried) + "\n" + fix_hint(spec)
+        )
+    got = _download_all(spec, cache, retries, timeout_s, tried, log)
+    return "download", [p for p, _ in got], [origin for _, origin in got]
+
+
+def _read_files(spec, paths, origins, warnings):
+    """Provenance entries (with official checks) and arrays of the raw files (a CIFAR
+    class-name mismatch goes to ``warnings``)."""
+    if spec.kind == "cifar":
+        members = _cifar_members(paths[0])
+        files = _cifar_entries(spec, paths[0], members, origins[0])
+        return files, _cifar_convert(spec, paths[0], members, warnings)
+    files, contents = [], []
+    for f, p, origin in zip(spec.files, paths, origins, strict=True):
+        raw, content = idx.read_file_bytes(p)
+        files.append({**_official_idx_entry(f, p, raw, content), **origin})
+        contents.append(content)
+    return files, _idx_convert(spec, paths, contents)
+
+
+def _comparability_warnings(spec, files, n_train: int, n_test: int) -> list[str]:
+    """Warnings for files that are not the official ones and for a non-official split."""
+    warnings = []
+    for entry in files:
+        label = f"{spec.mirror_dir}/{entry['name']}"
+        if not entry["official"]:
+            warnings.append(
+                f"{label} is not the official file (sha256 {entry['sha256']}): {NOT_COMPARABLE}"
+            )
+        elif "official content" in entry["note"]:
+            warnings.append(
+                f"{label} is not the official archive but holds the official content "
+                f"({entry['note']}); results remain comparable"
+            )
+    if (n_train, n_test) != (spec.n_train, spec.n_test):
+        warnings.append(
+            f"{spec.name}: split is {n_train} train / {n_test} test, not the official "
+            f"{spec.n_train} / {spec.n_test}: {NOT_COMPARABLE}"
+        )
+    return warnings
+
+
+def _save_arrays(spec, arrays, out_path: Path) -> None:
+    """Write the arrays as one tensor file (atomically)."""
+    import torch
+
+    obj = {
+        "name": spec.name,
+        "classes": list(spec.classes),
+        "format_version": FORMAT_VERSION,
+        **{k: torch.from_numpy(np.ascontiguousarray(v).copy()) for k, v in arrays.items()},
+    }
+    save_torch(out_path, obj)
+
+
 def prepare_dataset(
     name: str,
     out_path: str | os.PathLike,
@@ -258,69 +328,17 @@ def prepare_dataset(
     tried: list[str] = []
     warnings: list[str] = []
     mirror_path = resolve_mirror(mirror)
-    if mirror_path is None:
-        tried.append(f"no mirror set (config key `{MIRROR_CONFIG_KEY}` / env {MIRROR_ENV})")
-        found = None
-    else:
-        found = _from_mirror(spec, mirror_path, tried, log)
-
-    if found is not None:
-        source = "mirror"
-        folder, paths = found
-        origins = [{"path": str(p)} for p in paths]
-    elif not download:
-        raise DataError(
-            f"{spec.name}: no local copy found and downloading is disabled (download=False). "
-            "Tried:\n  - " + "\n  - ".join(tried) + "\n" + fix_hint(spec)
-        )
-    else:
-        source = "download"
-        cache = Path(cache_dir) if cache_dir is not None else out_path.parent / "downloads"
-        got = _download_all(spec, cache, retries, timeout_s, tried, log)
-        paths = [p for p, _ in got]
-        origins = [origin for _, origin in got]
-
-    if spec.kind == "cifar":
-        members = _cifar_members(paths[0])
-        files = _cifar_entries(spec, paths[0], members, origins[0])
-        arrays = _cifar_convert(spec, paths[0], members, warnings)
-    else:
-        files, contents = [], []
-        for f, p, origin in zip(spec.files, paths, origins, strict=True):
-            raw, content = idx.read_file_bytes(p)
-            files.append({**_official_idx_entry(f, p, raw, content), **origin})
-            contents.append(content)
-        arrays = _idx_convert(spec, paths, contents)
-
-    for entry in files:
-        label = f"{spec.mirror_dir}/{entry['name']}"
-        if not entry["official"]:
-            warnings.append(
-                f"{label} is not the official file (sha256 {entry['sha256']}): {NOT_COMPARABLE}"
-            )
-        elif "official content" in entry["note"]:
-            warnings.append(
-                f"{label} is not the official archive but holds the official content "
-                f"({entry['note']}); results remain comparable"
-            )
+    cache = Path(cache_dir) if cache_dir is not None else out_path.parent / "downloads"
+    source, paths, origins = _obtain(
+        spec, mirror_path, download, cache, retries, timeout_s, tried, log
+    )
+    files, arrays = _read_files(spec, paths, origins, warnings)
     n_train, n_test = len(arrays["train_labels"]), len(arrays["test_labels"])
-    if (n_train, n_test) != (spec.n_train, spec.n_test):
-        warnings.append(
-            f"{spec.name}: split is {n_train} train / {n_test} test, not the official "
-            f"{spec.n_train} / {spec.n_test}: {NOT_COMPARABLE}"
-        )
+    warnings += _comparability_warnings(spec, files, n_train, n_test)
     for w in warnings:
         log.warning("%s", w)
 
-    import torch
-
-    obj = {
-        "name": spec.name,
-        "classes": list(spec.classes),
-        "format_version": FORMAT_VERSION,
-        **{k: torch.from_numpy(np.ascontiguousarray(v).copy()) for k, v in arrays.items()},
-    }
-    save_torch(out_path, obj)
+    _save_arrays(spec, arrays, out_path)
     log.info("wrote %s (%d train / %d test)", out_path, n_train, n_test)
     n_classes = len(spec.classes)
     return {

@@ -198,6 +198,81 @@ def _paired(a: pd.Series, b: pd.Series, what: str) -> list[float]:
     return (a.loc[both] - b.loc[both]).tolist()
 
 
+def _baselines(metrics: pd.DataFrame, methods: list[str]) -> list[str]:
+    """The baselines of ``methods`` (all but neuralef), checked to be in ``metrics``."""
+    if "neuralef" not in methods or RANDOM_INIT in methods:
+        raise ValueError(
+            f"ssl_claims: methods must contain 'neuralef' and not {RANDOM_INIT!r}, got {methods}"
+        )
+    baselines = [m for m in methods if m != "neuralef"]
+    if not baselines:
+        raise ValueError("ssl_claims: no baseline method")
+    missing = [m for m in methods if not (metrics.method == m).any()]
+    if missing:
+        raise ValueError(f"ssl_claims: no rows for method(s) {missing} in the metrics table")
+    return baselines
+
+
+def e2_claim(metrics, methods, baselines, threshold: float, scale: dict, gates) -> dict:
+    """E2: NeuralEF's probe accuracy minus the best baseline's, per seed; ``gates(used)``
+    gives the gates of the models ``used``."""
+    probe = {m: _per_seed(metrics, m, "probe_accuracy") for m in methods}
+    best = pd.concat([probe[m] for m in baselines], axis=1).max(axis=1)
+    return evaluate_claim(
+        claim_id="E2",
+        statement="NeuralEF's linear probe accuracy is competitive with the baselines "
+        f"({', '.join(baselines)})",
+        metric="probe accuracy (%) of NeuralEF minus the best baseline, per seed",
+        values=_paired(probe["neuralef"], best, "E2"),
+        threshold=threshold,
+        direction=">",
+        scale=scale,
+        gates=gates(methods),
+    ) | {"variant": "vs_best_baseline"}
+
+
+def e3_claims(
+    metrics, baselines, k: int, full: int, min_retention, min_margin, scale: dict, gates
+) -> list[dict]:
+    """E3: the share of its full-length mAP NeuralEF keeps with its first ``k`` outputs,
+    then its margin in that share over random k-subsets of its code and over each
+    baseline's first k outputs."""
+    own = retention(metrics, "neuralef", k, full, "prefix")
+    claims = [
+        evaluate_claim(
+            claim_id="E3",
+            statement=f"the first {k} of {full} NeuralEF outputs keep most of the full-length "
+            "retrieval mAP@100",
+            metric=f"mAP(first {k}) / mAP({full}), NeuralEF",
+            values=own.tolist(),
+            threshold=min_retention,
+            direction=">",
+            scale=scale,
+            gates=gates(["neuralef"]),
+        )
+        | {"variant": "retention"}
+    ]
+    rivals = {"random_subsets": retention(metrics, "neuralef", k, full, "random")}
+    rivals |= {m: retention(metrics, m, k, full, "prefix") for m in baselines}
+    for name, other in rivals.items():
+        what = "random k-subsets of NeuralEF's code" if name == "random_subsets" else name
+        claims.append(
+            evaluate_claim(
+                claim_id="E3",
+                statement=f"truncating to {k} of {full} outputs loses less mAP for NeuralEF "
+                f"than for {what}",
+                metric=f"mAP retention at k={k}: NeuralEF minus {what}, per seed",
+                values=_paired(own, other, f"E3 vs {name}"),
+                threshold=min_margin,
+                direction=">",
+                scale=scale,
+                gates=gates(["neuralef"] if name == "random_subsets" else ["neuralef", name]),
+            )
+            | {"variant": f"vs_{name}"}
+        )
+    return claims
+
+
 def ssl_claims(
     metrics: pd.DataFrame,
     *,
@@ -221,16 +296,7 @@ def ssl_claims(
     cover the models it compares: ``training`` (their pretraining loss fell) and
     ``probe_above_random_init`` (their probe beats the same seed's untrained backbone)."""
     methods = list(methods)
-    if "neuralef" not in methods or RANDOM_INIT in methods:
-        raise ValueError(
-            f"ssl_claims: methods must contain 'neuralef' and not {RANDOM_INIT!r}, got {methods}"
-        )
-    baselines = [m for m in methods if m != "neuralef"]
-    if not baselines:
-        raise ValueError("ssl_claims: no baseline method")
-    missing = [m for m in methods if not (metrics.method == m).any()]
-    if missing:
-        raise ValueError(f"ssl_claims: no rows for method(s) {missing} in the metrics table")
+    baselines = _baselines(metrics, methods)
 
     def gates(used: list[str]) -> list[Gate]:
         return [
@@ -239,53 +305,7 @@ def ssl_claims(
         ]
 
     k = full // fraction
-    probe = {m: _per_seed(metrics, m, "probe_accuracy") for m in methods}
-    best = pd.concat([probe[m] for m in baselines], axis=1).max(axis=1)
-    claims = [
-        evaluate_claim(
-            claim_id="E2",
-            statement="NeuralEF's linear probe accuracy is competitive with the baselines "
-            f"({', '.join(baselines)})",
-            metric="probe accuracy (%) of NeuralEF minus the best baseline, per seed",
-            values=_paired(probe["neuralef"], best, "E2"),
-            threshold=e2_min_difference,
-            direction=">",
-            scale=scale,
-            gates=gates(methods),
-        )
-        | {"variant": "vs_best_baseline"}
+    return [
+        e2_claim(metrics, methods, baselines, e2_min_difference, scale, gates),
+        *e3_claims(metrics, baselines, k, full, e3_min_retention, e3_min_margin, scale, gates),
     ]
-    own = retention(metrics, "neuralef", k, full, "prefix")
-    claims.append(
-        evaluate_claim(
-            claim_id="E3",
-            statement=f"the first {k} of {full} NeuralEF outputs keep most of the full-length "
-            "retrieval mAP@100",
-            metric=f"mAP(first {k}) / mAP({full}), NeuralEF",
-            values=own.tolist(),
-            threshold=e3_min_retention,
-            direction=">",
-            scale=scale,
-            gates=gates(["neuralef"]),
-        )
-        | {"variant": "retention"}
-    )
-    rivals = {"random_subsets": retention(metrics, "neuralef", k, full, "random")}
-    rivals |= {m: retention(metrics, m, k, full, "prefix") for m in baselines}
-    for name, other in rivals.items():
-        what = "random k-subsets of NeuralEF's code" if name == "random_subsets" else name
-        claims.append(
-            evaluate_claim(
-                claim_id="E3",
-                statement=f"truncating to {k} of {full} outputs loses less mAP for NeuralEF "
-                f"than for {what}",
-                metric=f"mAP retention at k={k}: NeuralEF minus {what}, per seed",
-                values=_paired(own, other, f"E3 vs {name}"),
-                threshold=e3_min_margin,
-                direction=">",
-                scale=scale,
-                gates=gates(["neuralef"] if name == "random_subsets" else ["neuralef", name]),
-            )
-            | {"variant": f"vs_{name}"}
-        )
-    return claims

@@ -24,6 +24,42 @@ TITLES = {
 SUBSET = {"autoattack": "aa", "square": "aa"}
 
 
+def attack_panel(ax, sel: pd.DataFrame, method: str, palette: dict, legend: bool) -> None:
+    """One attack's panel: mean robust accuracy against eps per beta over the attack's
+    accuracy rows ``sel``, with its 95% CI band (where there is more than one seed)."""
+    stats = summarize(sel, ["beta", "eps"])
+    stats["beta_label"] = stats["beta"].map(lambda b: f"{b:g}")
+    sns.lineplot(
+        data=stats,
+        x="eps",
+        y="mean",
+        hue="beta",
+        palette=palette,
+        marker="o",
+        ax=ax,
+        legend=legend,
+    )
+    for beta, g in stats.groupby("beta"):
+        if g["ci_low"].notna().any():
+            ax.fill_between(
+                g["eps"],
+                g["ci_low"].clip(0, 1),
+                g["ci_high"].clip(0, 1),
+                color=palette[beta],
+                alpha=0.2,
+                linewidth=0,
+            )
+    n = int(sel["n_points"].max())
+    detail = sel["attack_detail"].dropna().iloc[0] if "attack_detail" in sel else ""
+    ax.set(
+        xscale="log",
+        ylim=(-0.02, 1.02),
+        xlabel="eps (L-inf)",
+        ylabel="robust accuracy",
+        title=f"{TITLES[method]} [{n} pts]\n{detail}",
+    )
+
+
 def robustness_curves(metrics: pd.DataFrame, dataset: str, path: str | os.PathLike) -> None:
     acc = metrics[(metrics["metric"] == "accuracy") & (metrics["dataset"] == dataset)]
     methods = [m for m in TITLES if m in set(acc["method"])]
@@ -38,37 +74,7 @@ def robustness_curves(metrics: pd.DataFrame, dataset: str, path: str | os.PathLi
     )
     for ax, method in zip(axes.flat, methods, strict=False):
         sel = acc[(acc["method"] == method) & (acc["subset"] == SUBSET.get(method, "main"))]
-        stats = summarize(sel, ["beta", "eps"])
-        stats["beta_label"] = stats["beta"].map(lambda b: f"{b:g}")
-        sns.lineplot(
-            data=stats,
-            x="eps",
-            y="mean",
-            hue="beta",
-            palette=palette,
-            marker="o",
-            ax=ax,
-            legend=ax is axes.flat[0],
-        )
-        for beta, g in stats.groupby("beta"):
-            if g["ci_low"].notna().any():
-                ax.fill_between(
-                    g["eps"],
-                    g["ci_low"].clip(0, 1),
-                    g["ci_high"].clip(0, 1),
-                    color=palette[beta],
-                    alpha=0.2,
-                    linewidth=0,
-                )
-        n = int(sel["n_points"].max())
-        detail = sel["attack_detail"].dropna().iloc[0] if "attack_detail" in sel else ""
-        ax.set(
-            xscale="log",
-            ylim=(-0.02, 1.02),
-            xlabel="eps (L-inf)",
-            ylabel="robust accuracy",
-            title=f"{TITLES[method]} [{n} pts]\n{detail}",
-        )
+        attack_panel(ax, sel, method, palette, legend=ax is axes.flat[0])
     for ax in list(axes.flat)[len(methods) :]:
         ax.set_visible(False)
     handles, labels = axes.flat[0].get_legend_handles_labels()

@@ -137,7 +137,9 @@ def plot_retrieval(retrieval: pd.DataFrame, images: dict, path):
     save_figure(fig, path)
 
 
-def plot_denoising(bins: pd.DataFrame, samples: pd.DataFrame, metrics: pd.DataFrame, path):
+def denoising_bins(bins: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    """One row per (noise, sigma, seed, density bin): its metrics as columns, its mean
+    density, the sigma/sqrt(N_S) reference (noise RMS / sqrt density) and a model label."""
     wide = bins.pivot_table(
         index=["noise", "sigma", "seed", "bin"], columns="metric", values="value"
     ).reset_index()
@@ -151,10 +153,12 @@ def plot_denoising(bins: pd.DataFrame, samples: pd.DataFrame, metrics: pd.DataFr
         for n, s, d in zip(wide.noise, wide.sigma, wide.seed, strict=True)
     ]
     wide["model"] = [f"σ={s:g} {n}" for s, n in zip(wide.sigma, wide.noise, strict=True)]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    sns.lineplot(
-        wide, x="density", y="error_rms", hue="model", style="seed", marker="o", ax=axes[0]
-    )
+    return wide
+
+
+def _plot_error_vs_density(ax, wide: pd.DataFrame) -> None:
+    """S2: RMS error against density per bin, with the sigma/sqrt(N_S) reference dashed."""
+    sns.lineplot(wide, x="density", y="error_rms", hue="model", style="seed", marker="o", ax=ax)
     sns.lineplot(
         wide,
         x="density",
@@ -163,49 +167,64 @@ def plot_denoising(bins: pd.DataFrame, samples: pd.DataFrame, metrics: pd.DataFr
         units="seed",
         estimator=None,
         ls="--",
-        ax=axes[0],
+        ax=ax,
         legend=False,
         alpha=0.6,
     )
-    axes[0].set(
+    ax.set(
         xscale="log",
         yscale="log",
         xlabel="N_S (density bin mean)",
         ylabel="RMS |prediction − truth| (px)",
         title="S2: error against density (dashed: σ/√N_S)",
     )
-    sns.scatterplot(
-        wide, x="predicted_ratio", y="measured_ratio", hue="model", style="seed", ax=axes[1]
-    )
+
+
+def _plot_ratio_bins(ax, wide: pd.DataFrame) -> None:
+    """S3 per density bin: predicted against measured error/noise ratio, with y = x."""
+    sns.scatterplot(wide, x="predicted_ratio", y="measured_ratio", hue="model", style="seed", ax=ax)
     lim = [
         np.nanmin(wide[["predicted_ratio", "measured_ratio"]].to_numpy()) * 0.8,
         np.nanmax(wide[["predicted_ratio", "measured_ratio"]].to_numpy()) * 1.2,
     ]
-    axes[1].plot(lim, lim, color="0.5", ls=":", label="y = x")
-    axes[1].set(
+    ax.plot(lim, lim, color="0.5", ls=":", label="y = x")
+    ax.set(
         xscale="log",
         yscale="log",
         xlabel="predicted √(tr S_i / d) (RMS per bin)",
         ylabel="measured |error| / noise RMS (RMS per bin)",
         title="S3: per density bin",
     )
+    # Log axes over more than a decade: major tick labels only, so they stay readable.
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _plot_ratio_samples(ax, samples: pd.DataFrame) -> None:
+    """S3 per training sample: hexbin of log predicted against log measured ratio (at most
+    4000 samples, a fixed draw)."""
     sub = samples.sample(n=min(len(samples), 4000), random_state=0) if len(samples) else samples
     if len(sub):
-        axes[2].hexbin(
+        ax.hexbin(
             np.log10(sub["predicted_ratio"].clip(lower=1e-6)),
             np.log10(sub["measured_ratio"].clip(lower=1e-6)),
             gridsize=35,
             cmap="Blues",
             mincnt=1,
         )
-    axes[2].set(
+    ax.set(
         xlabel="log10 predicted ratio",
         ylabel="log10 measured ratio",
         title="S3: per training sample",
     )
-    # Log axes over more than a decade: major tick labels only, so they stay readable.
-    axes[1].xaxis.set_minor_formatter(NullFormatter())
-    axes[1].yaxis.set_minor_formatter(NullFormatter())
+
+
+def plot_denoising(bins: pd.DataFrame, samples: pd.DataFrame, metrics: pd.DataFrame, path):
+    wide = denoising_bins(bins, metrics)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    _plot_error_vs_density(axes[0], wide)
+    _plot_ratio_bins(axes[1], wide)
+    _plot_ratio_samples(axes[2], samples)
     fig.suptitle(
         "Denoising predicted from the gradient kernel against the measured error/noise ratio"
     )

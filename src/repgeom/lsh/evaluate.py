@@ -96,6 +96,56 @@ def _methods(models: Mapping[int, torch.nn.Module], untrained: torch.nn.Module):
         yield "trained", c, models[c]
 
 
+def _collision_rows(tag: dict, rho, levels, delta, collision: torch.Tensor) -> list[dict]:
+    """One ``collision`` row per rho level: the mean collision probability and the mean
+    ||dgamma|| of the pairs of manifolds at that level."""
+    rows = []
+    for level in levels:
+        sel = rho == level
+        rows.append(
+            {
+                **tag,
+                "metric": "collision",
+                "rho": level,
+                "delta_gamma": float(delta[sel].mean()),
+                "value": float(collision[sel].mean()),
+            }
+        )
+    return rows
+
+
+def _invariance_rows(tag: dict, emb3: torch.Tensor) -> list[dict]:
+    inv = invariance_ratio(emb3)
+    return [
+        {**tag, "metric": name, "value": inv[key]}
+        for key, name in (
+            ("ratio", "invariance_ratio"),
+            ("within", "within_distance"),
+            ("overall", "overall_distance"),
+        )
+    ]
+
+
+def pair_collision(model, center, xa, xb, hyperplanes: int, seed: int) -> torch.Tensor:
+    """Per pair of manifolds (xa, xb [P, s, ...]): the sign-hash collision probability of
+    the embeddings, centred on ``center``, averaged over the pair's s samples; the
+    hyperplanes are drawn from ``seed`` alone (the same for every model)."""
+    n_pairs, s = xa.shape[:2]
+    ea = embed_all(model, xa.reshape(n_pairs * s, *xa.shape[2:])) - center
+    eb = embed_all(model, xb.reshape(n_pairs * s, *xb.shape[2:])) - center
+    planes = torch.Generator().manual_seed(int(seed))
+    return hyperplane_collision(ea, eb, hyperplanes, planes).reshape(n_pairs, s).mean(1).cpu()
+
+
+def _oneshot_rows(tag: dict, emb3: torch.Tensor, n_way, episodes: int, seed: int) -> list[dict]:
+    rows = []
+    for n in n_way:
+        episodes_gen = torch.Generator().manual_seed(int(seed))
+        acc = one_shot_accuracy(emb3, n, episodes, episodes_gen)
+        rows.append({**tag, "metric": "oneshot_accuracy", "n_way": n, "value": acc})
+    return rows
+
+
 @torch.no_grad()
 def evaluate_seed(
     data: dict,
@@ -117,58 +167,22 @@ def evaluate_seed(
     n_man, m = x_unseen.shape[:2]
     flat_unseen = x_unseen.reshape(n_man * m, *x_unseen.shape[2:])
     xa, xb = data["x_pair_a"].to(device), data["x_pair_b"].to(device)
-    n_pairs, s = xa.shape[:2]
     rho = data["pair_rho"]
     levels = torch.unique(rho).flip(0).tolist()  # from identical (rho=1) to far
     ga, gb = data["gamma_pair_a"], data["gamma_pair_b"]
     delta = (ga - gb).norm(dim=1)
-    ideal = simhash_collision(ga, gb)
     base = {"stage": "lsh", "generator": kind, "seed": seed}
-    rows, proj = [], []
-    for level in levels:
-        sel = rho == level
-        dg = float(delta[sel].mean())
-        rows.append(
-            {
-                **base,
-                "method": "simhash_gamma",
-                "metric": "collision",
-                "rho": level,
-                "delta_gamma": dg,
-                "value": float(ideal[sel].mean()),
-            }
-        )
+    ideal = {**base, "method": "simhash_gamma"}
+    rows = _collision_rows(ideal, rho, levels, delta, simhash_collision(ga, gb))
+    proj = []
     for method, c, model in _methods(models, untrained):
         tag = {**base, "method": method, "C": c}
         emb = embed_all(model, flat_unseen)
-        inv = invariance_ratio(emb.reshape(n_man, m, -1))
-        for key, name in (
-            ("ratio", "invariance_ratio"),
-            ("within", "within_distance"),
-            ("overall", "overall_distance"),
-        ):
-            rows.append({**tag, "metric": name, "value": inv[key]})
-        center = emb.mean(0)
-        ea = embed_all(model, xa.reshape(n_pairs * s, *xa.shape[2:])) - center
-        eb = embed_all(model, xb.reshape(n_pairs * s, *xb.shape[2:])) - center
-        planes = torch.Generator().manual_seed(int(seed))
-        coll = hyperplane_collision(ea, eb, hyperplanes, planes).reshape(n_pairs, s).mean(1).cpu()
-        for level in levels:
-            sel = rho == level
-            rows.append(
-                {
-                    **tag,
-                    "metric": "collision",
-                    "rho": level,
-                    "delta_gamma": float(delta[sel].mean()),
-                    "value": float(coll[sel].mean()),
-                }
-            )
         emb3 = emb.reshape(n_man, m, -1)
-        for n in n_way:
-            episodes_gen = torch.Generator().manual_seed(int(seed))
-            acc = one_shot_accuracy(emb3, n, episodes, episodes_gen)
-            rows.append({**tag, "metric": "oneshot_accuracy", "n_way": n, "value": acc})
+        coll = pair_collision(model, emb.mean(0), xa, xb, hyperplanes, seed)
+        rows += _invariance_rows(tag, emb3)
+        rows += _collision_rows(tag, rho, levels, delta, coll)
+        rows += _oneshot_rows(tag, emb3, n_way, episodes, seed)
         if method != "trained" or c == max(models):
             proj.append(_pca2(emb3[:n_projected], method, c, kind, seed))
     return pd.DataFrame(rows), pd.concat(proj, ignore_index=True)
@@ -239,6 +253,66 @@ def classifier_gates(df: pd.DataFrame, cs, gates: dict) -> list[Gate]:
     ]
 
 
+# claim id -> (statement, with the generator's name for {kind}; metric)
+LSH_CLAIM_TEXT = {
+    "L1": (
+        "{kind} manifolds: the trained embedding is close to theta-invariant: on "
+        "unseen manifolds at the largest C, its within/overall mean pairwise "
+        "distance ratio divided by the lower of the raw-input and untrained-"
+        "network ratios is below the threshold",
+        "invariance_ratio_trained_over_best_baseline",
+    ),
+    "L2": (
+        "{kind} manifolds: the sign-hash collision probability of trained "
+        "embeddings (largest C) between pairs of manifolds falls with ||dgamma||: "
+        "per-seed Spearman correlation between the mean ||dgamma|| of each "
+        "gamma-correlation bin and its collision probability is below the threshold",
+        "spearman_collision_vs_dgamma",
+    ),
+    "L3": (
+        "{kind} manifolds: one-shot accuracy on unseen manifolds (mean over N-way "
+        "settings) beats both baselines and rises with C: per seed, min(trained "
+        "accuracy at the largest C minus the better of raw-input and untrained, "
+        "Spearman correlation of trained accuracy with C) is above the threshold",
+        "min(oneshot_margin_at_max_C, spearman_oneshot_vs_C)",
+    ),
+}
+
+
+def generator_claims(
+    kind: str, df: pd.DataFrame, thresholds: dict, scale: dict, gates: dict
+) -> list[dict]:
+    """Rows L1-L3 of one generator (its rows ``df``); ``thresholds``: claim id ->
+    (threshold, direction)."""
+    c_max = df["C"].max()
+    if not ((df.method == "trained") & (df.C == c_max)).any():
+        raise ValueError(f"claims: no trained results for generator {kind}")
+    where = {**scale, "generator": kind, "C": int(c_max)}
+    at_max = classifier_gates(df, [c_max], gates)
+    every_c = classifier_gates(df, df.loc[df.method == "trained", "C"].unique(), gates)
+    sub = df[df.metric.isin(["invariance_ratio", "collision", "oneshot_accuracy"])]
+    rows = []
+    for cid, statistic, claim_gates in (
+        ("L1", l1_statistic, at_max),
+        ("L2", l2_statistic, at_max),
+        ("L3", l3_statistic, every_c),
+    ):
+        statement, metric = LSH_CLAIM_TEXT[cid]
+        threshold, direction = thresholds[cid]
+        row = evaluate_claim(
+            claim_id=cid,
+            statement=statement.format(kind=kind),
+            metric=metric,
+            values=_per_seed(sub, c_max, statistic),
+            threshold=threshold,
+            direction=direction,
+            scale=where,
+            gates=claim_gates,
+        )
+        rows.append({**row, "generator": kind})
+    return rows
+
+
 def lsh_claims(
     metrics: pd.DataFrame,
     *,
@@ -253,62 +327,12 @@ def lsh_claims(
     (statistics fixed here, thresholds from the config). L1 and L2 use the classifiers at
     the largest C, L3 those at every C; ``gates`` is the config's gates section
     (min_loss_drop, lsh_min_train_accuracy)."""
+    thresholds = {
+        "L1": (l1_max_ratio, "<"),
+        "L2": (l2_max_spearman, "<"),
+        "L3": (l3_min_margin, ">"),
+    }
     claims = []
     for kind, df in metrics.groupby("generator", sort=False):
-        c_max = df["C"].max()
-        if not ((df.method == "trained") & (df.C == c_max)).any():
-            raise ValueError(f"claims: no trained results for generator {kind}")
-        where = {**scale, "generator": kind, "C": int(c_max)}
-        at_max = classifier_gates(df, [c_max], gates)
-        every_c = classifier_gates(df, df.loc[df.method == "trained", "C"].unique(), gates)
-
-        sub = df[df.metric.isin(["invariance_ratio", "collision", "oneshot_accuracy"])]
-        rows = [
-            evaluate_claim(
-                claim_id="L1",
-                statement=(
-                    f"{kind} manifolds: the trained embedding is close to theta-invariant: on "
-                    "unseen manifolds at the largest C, its within/overall mean pairwise "
-                    "distance ratio divided by the lower of the raw-input and untrained-"
-                    "network ratios is below the threshold"
-                ),
-                metric="invariance_ratio_trained_over_best_baseline",
-                values=_per_seed(sub, c_max, l1_statistic),
-                threshold=l1_max_ratio,
-                direction="<",
-                scale=where,
-                gates=at_max,
-            ),
-            evaluate_claim(
-                claim_id="L2",
-                statement=(
-                    f"{kind} manifolds: the sign-hash collision probability of trained "
-                    "embeddings (largest C) between pairs of manifolds falls with ||dgamma||: "
-                    "per-seed Spearman correlation between the mean ||dgamma|| of each "
-                    "gamma-correlation bin and its collision probability is below the threshold"
-                ),
-                metric="spearman_collision_vs_dgamma",
-                values=_per_seed(sub, c_max, l2_statistic),
-                threshold=l2_max_spearman,
-                direction="<",
-                scale=where,
-                gates=at_max,
-            ),
-            evaluate_claim(
-                claim_id="L3",
-                statement=(
-                    f"{kind} manifolds: one-shot accuracy on unseen manifolds (mean over N-way "
-                    "settings) beats both baselines and rises with C: per seed, min(trained "
-                    "accuracy at the largest C minus the better of raw-input and untrained, "
-                    "Spearman correlation of trained accuracy with C) is above the threshold"
-                ),
-                metric="min(oneshot_margin_at_max_C, spearman_oneshot_vs_C)",
-                values=_per_seed(sub, c_max, l3_statistic),
-                threshold=l3_min_margin,
-                direction=">",
-                scale=where,
-                gates=every_c,
-            ),
-        ]
-        claims += [{**row, "generator": kind} for row in rows]
+        claims += generator_claims(kind, df, thresholds, scale, gates)
     return claims

@@ -185,6 +185,40 @@ def to_float(x: torch.Tensor) -> torch.Tensor:
     return x.float() / 255 if x.dtype == torch.uint8 else x.float()
 
 
+def manifolds(g, n: int, per_manifold: int, gamma_gen, theta_gen):
+    """``n`` manifolds (gamma drawn from ``gamma_gen``) with ``per_manifold`` samples each
+    (theta from ``theta_gen``), manifold-major: (gamma, theta, x)."""
+    gamma = torch.randn(n, g.gamma_dim, generator=gamma_gen)
+    theta = torch.randn(n * per_manifold, g.theta_dim, generator=theta_gen)
+    return gamma, theta, _render_classes(g, gamma, theta, per_manifold)
+
+
+def manifold_pairs(g, seed: int, rho_levels, pairs_per_level: int, samples_per_pair: int):
+    """``pairs_per_level`` pairs of manifolds per rho, their gammas correlated by rho
+    (gamma_b = rho gamma_a + sqrt(1 - rho^2) xi): (rho, gamma_a, gamma_b, x_a, x_b) with
+    ``samples_per_pair`` samples of each manifold."""
+    dg, dt = g.gamma_dim, g.theta_dim
+    rho = torch.tensor(list(rho_levels), dtype=torch.float32).repeat_interleave(pairs_per_level)
+    pg = stream(seed, PAIR_GAMMA)
+    gamma_a = torch.randn(rho.numel(), dg, generator=pg)
+    xi = torch.randn(rho.numel(), dg, generator=pg)
+    gamma_b = rho[:, None] * gamma_a + torch.sqrt((1 - rho**2).clamp_min(0))[:, None] * xi
+    pt = stream(seed, PAIR_THETA)
+    theta_a = torch.randn(rho.numel() * samples_per_pair, dt, generator=pt)
+    theta_b = torch.randn(rho.numel() * samples_per_pair, dt, generator=pt)
+    x_a = _render_classes(g, gamma_a, theta_a, samples_per_pair)
+    x_b = _render_classes(g, gamma_b, theta_b, samples_per_pair)
+    return rho, gamma_a, gamma_b, x_a, x_b
+
+
+def canonical_objects(g, gamma: torch.Tensor) -> torch.Tensor:
+    """The canonical objects of image manifolds ``gamma`` (theta = 0) on a plain mid-grey
+    background, stored as uint8."""
+    obj = g.canonical(gamma)
+    grey = torch.full_like(obj[:, :3], 0.5)
+    return _store("image", obj[:, 3:] * obj[:, :3] + (1 - obj[:, 3:]) * grey)
+
+
 def make_dataset(
     kind: str,
     seed: int,
@@ -205,31 +239,16 @@ def make_dataset(
     if not all(-1 <= r <= 1 for r in rho_levels):
         raise ValueError(f"rho_levels must lie in [-1, 1], got {list(rho_levels)}")
     g = make_generator(kind, seed, **(generator_kwargs or {}))
-    dg, dt = g.gamma_dim, g.theta_dim
-
-    gamma_train = torch.randn(n_classes, dg, generator=stream(seed, TRAIN_GAMMA))
-    theta_train = torch.randn(
-        n_classes * samples_per_class, dt, generator=stream(seed, TRAIN_THETA)
+    gamma_train, theta_train, x_train = manifolds(
+        g, n_classes, samples_per_class, stream(seed, TRAIN_GAMMA), stream(seed, TRAIN_THETA)
     )
-    x_train = _render_classes(g, gamma_train, theta_train, samples_per_class)
     y_train = torch.arange(n_classes).repeat_interleave(samples_per_class)
-
-    gamma_unseen = torch.randn(n_unseen, dg, generator=stream(seed, UNSEEN_GAMMA))
-    theta_unseen = torch.randn(
-        n_unseen * samples_per_unseen, dt, generator=stream(seed, UNSEEN_THETA)
+    gamma_unseen, theta_unseen, x_unseen = manifolds(
+        g, n_unseen, samples_per_unseen, stream(seed, UNSEEN_GAMMA), stream(seed, UNSEEN_THETA)
     )
-    x_unseen = _render_classes(g, gamma_unseen, theta_unseen, samples_per_unseen)
-
-    rho = torch.tensor(list(rho_levels), dtype=torch.float32).repeat_interleave(pairs_per_level)
-    pg = stream(seed, PAIR_GAMMA)
-    gamma_a = torch.randn(rho.numel(), dg, generator=pg)
-    xi = torch.randn(rho.numel(), dg, generator=pg)
-    gamma_b = rho[:, None] * gamma_a + torch.sqrt((1 - rho**2).clamp_min(0))[:, None] * xi
-    pt = stream(seed, PAIR_THETA)
-    theta_a = torch.randn(rho.numel() * samples_per_pair, dt, generator=pt)
-    theta_b = torch.randn(rho.numel() * samples_per_pair, dt, generator=pt)
-    x_a = _render_classes(g, gamma_a, theta_a, samples_per_pair)
-    x_b = _render_classes(g, gamma_b, theta_b, samples_per_pair)
+    rho, gamma_a, gamma_b, x_a, x_b = manifold_pairs(
+        g, seed, rho_levels, pairs_per_level, samples_per_pair
+    )
 
     def per_manifold(t, k):
         return t.reshape(-1, k, *t.shape[1:])
@@ -251,10 +270,7 @@ def make_dataset(
         "pair_rho": rho,
     }
     if kind == "image":
-        # The first unseen manifolds' canonical objects (theta = 0, plain mid-grey background).
-        obj = g.canonical(gamma_unseen[:n_canonical])
-        grey = torch.full_like(obj[:, :3], 0.5)
-        data["canonical_unseen"] = _store(kind, obj[:, 3:] * obj[:, :3] + (1 - obj[:, 3:]) * grey)
+        data["canonical_unseen"] = canonical_objects(g, gamma_unseen[:n_canonical])
     return data
 
 

@@ -84,6 +84,124 @@ def s4_gates(metrics: pd.DataFrame, variant: str, gates: dict) -> list[Gate]:
     ]
 
 
+def _missing(logger: logging.Logger, claim_id: str, case: str, what: str) -> None:
+    logger.warning(
+        "claim %s (%s): %s in the metrics, no row (the scorecard shows it not tested)",
+        claim_id,
+        case,
+        what,
+    )
+
+
+def _scale_of(scale: dict, prefix: str) -> dict:
+    return {k: v for k, v in scale.items() if k.startswith(prefix)}
+
+
+def s1_claims(metrics, max_slope: float, gates: dict, scale: dict, logger) -> list[dict]:
+    """S1 over the toy MLPs: the density falls as the frequency rises (no row if unmeasured)."""
+    values = s1_values(metrics)
+    if not values:
+        _missing(logger, "S1", "toy", "no toy density_mean rows")
+        return []
+    toy = metrics[metrics["method"] == "toy_mlp"]
+    training = training_gate_of(toy, ["frequency", "seed"], gates["min_loss_drop"], "toy MLPs")
+    return [
+        evaluate_claim(
+            claim_id="S1",
+            statement="the density N_S of similar samples falls as the toy's frequency rises",
+            metric="slope of log mean N_S vs log2 f",
+            values=values,
+            threshold=max_slope,
+            direction="<",
+            scale=_scale_of(scale, "toy"),
+            gates=[training],
+        )
+    ]
+
+
+def s2_s3_claims(
+    metrics, registration, max_spearman: float, min_spearman: float, gates, scale, logger
+) -> list[dict]:
+    """S2 and S3 for each (noise, sigma) of the registration models analysed, each with the
+    registration gates of that case and its ``density_exact`` gate."""
+    claims = []
+    reg = metrics[metrics["method"] == "registration_cnn"]
+    reg_scale = _scale_of(scale, "registration")
+    for (noise, sigma), g in reg.groupby(["noise", "sigma"], sort=True):
+        extra = {"noise": noise, "sigma": float(sigma)}
+        case_gates = [
+            *registration_gates(
+                registration,
+                noise,
+                float(sigma),
+                min_loss_drop=gates["min_loss_drop"],
+                max_floor_px=gates["registration_max_floor_px"],
+            ),
+            density_gate(g, gates["similarity_max_density_error"]),
+        ]
+        for cid, metric, label, thr, direction, statement in (
+            (
+                "S2",
+                "spearman_density_error",
+                "Spearman(N_S, |error vs truth|) over training samples",
+                max_spearman,
+                "<",
+                "on registration, the error against the truth falls as the density rises",
+            ),
+            (
+                "S3",
+                "spearman_predicted_measured",
+                "Spearman(kernel-predicted, measured error/noise ratio) over samples",
+                min_spearman,
+                ">",
+                "the denoising factor predicted from the kernel tracks the measured one",
+            ),
+        ):
+            vals = g.loc[g["metric"] == metric].sort_values("seed")["value"].tolist()
+            if not vals:
+                _missing(logger, cid, f"noise={noise}, sigma={sigma:g}", f"no {metric} rows")
+                continue
+            row = evaluate_claim(
+                claim_id=cid,
+                statement=statement,
+                metric=label,
+                values=vals,
+                threshold=thr,
+                direction=direction,
+                scale={**reg_scale, "noise": noise, "sigma": sigma},
+                gates=case_gates,
+            )
+            claims.append({**row, **extra})
+    return claims
+
+
+def s4_claims(
+    metrics, min_speedup: float, target_accuracy: float, gates, scale, logger
+) -> list[dict]:
+    """S4 for each variant with paired baseline steps: the similarity-enforcing term
+    reaches the target accuracy in fewer steps."""
+    claims = []
+    steps = _rows(metrics, "steps_to_target", method="small_cnn")
+    variants = [v for v in dict.fromkeys(steps.get("variant", [])) if v != "baseline"]
+    for variant in variants:
+        vals = s4_values(metrics, variant)
+        if not vals:
+            _missing(logger, "S4", f"variant={variant}", "no paired baseline steps_to_target rows")
+            continue
+        row = evaluate_claim(
+            claim_id="S4",
+            statement="the similarity-enforcing term speeds up early training on MNIST",
+            metric=f"steps to {target_accuracy:g} val. accuracy, baseline minus {variant}",
+            values=vals,
+            threshold=min_speedup,
+            direction=">",
+            scale=_scale_of(scale, "enforce"),
+            gates=s4_gates(metrics, variant, gates),
+        )
+        claims.append({**row, "variant": variant})
+    return claims
+
+
 def similarity_claims(
     metrics: pd.DataFrame,
     *,
@@ -103,99 +221,10 @@ def similarity_claims(
     section (min_loss_drop, min_accuracy_over_chance, registration_max_floor_px,
     similarity_max_density_error)."""
     logger = logger or LOGGER
-    claims = []
-
-    def missing(claim_id: str, case: str, what: str) -> None:
-        logger.warning(
-            "claim %s (%s): %s in the metrics, no row (the scorecard shows it not tested)",
-            claim_id,
-            case,
-            what,
-        )
-
-    toy_scale = {k: v for k, v in scale.items() if k.startswith("toy")}
-    values = s1_values(metrics)
-    if values:
-        toy = metrics[metrics["method"] == "toy_mlp"]
-        training = training_gate_of(toy, ["frequency", "seed"], gates["min_loss_drop"], "toy MLPs")
-        claims.append(
-            evaluate_claim(
-                claim_id="S1",
-                statement="the density N_S of similar samples falls as the toy's frequency rises",
-                metric="slope of log mean N_S vs log2 f",
-                values=values,
-                threshold=s1_max_slope,
-                direction="<",
-                scale=toy_scale,
-                gates=[training],
-            )
-        )
-    else:
-        missing("S1", "toy", "no toy density_mean rows")
-    reg = metrics[metrics["method"] == "registration_cnn"]
-    reg_scale = {k: v for k, v in scale.items() if k.startswith("registration")}
-    for (noise, sigma), g in reg.groupby(["noise", "sigma"], sort=True):
-        extra = {"noise": noise, "sigma": float(sigma)}
-        case_gates = [
-            *registration_gates(
-                registration,
-                noise,
-                float(sigma),
-                min_loss_drop=gates["min_loss_drop"],
-                max_floor_px=gates["registration_max_floor_px"],
-            ),
-            density_gate(g, gates["similarity_max_density_error"]),
-        ]
-        for cid, metric, label, thr, direction, statement in (
-            (
-                "S2",
-                "spearman_density_error",
-                "Spearman(N_S, |error vs truth|) over training samples",
-                s2_max_spearman,
-                "<",
-                "on registration, the error against the truth falls as the density rises",
-            ),
-            (
-                "S3",
-                "spearman_predicted_measured",
-                "Spearman(kernel-predicted, measured error/noise ratio) over samples",
-                s3_min_spearman,
-                ">",
-                "the denoising factor predicted from the kernel tracks the measured one",
-            ),
-        ):
-            vals = g.loc[g["metric"] == metric].sort_values("seed")["value"].tolist()
-            if not vals:
-                missing(cid, f"noise={noise}, sigma={sigma:g}", f"no {metric} rows")
-                continue
-            row = evaluate_claim(
-                claim_id=cid,
-                statement=statement,
-                metric=label,
-                values=vals,
-                threshold=thr,
-                direction=direction,
-                scale={**reg_scale, "noise": noise, "sigma": sigma},
-                gates=case_gates,
-            )
-            claims.append({**row, **extra})
-    enf_scale = {k: v for k, v in scale.items() if k.startswith("enforce")}
-    steps = _rows(metrics, "steps_to_target", method="small_cnn")
-    variants = [v for v in dict.fromkeys(steps.get("variant", [])) if v != "baseline"]
-    for variant in variants:
-        vals = s4_values(metrics, variant)
-        if not vals:
-            missing("S4", f"variant={variant}", "no paired baseline steps_to_target rows")
-            continue
-        row = evaluate_claim(
-            claim_id="S4",
-            statement="the similarity-enforcing term speeds up early training on MNIST",
-            metric=f"steps to {target_accuracy:g} val. accuracy, baseline minus {variant}",
-            values=vals,
-            threshold=s4_min_speedup,
-            direction=">",
-            scale=enf_scale,
-            gates=s4_gates(metrics, variant, gates),
-        )
-        claims.append({**row, "variant": variant})
-    return claims
+    return [
+        *s1_claims(metrics, s1_max_slope, gates, scale, logger),
+        *s2_s3_claims(
+            metrics, registration, s2_max_spearman, s3_min_spearman, gates, scale, logger
+        ),
+        *s4_claims(metrics, s4_min_speedup, target_accuracy, gates, scale, logger),
+    ]
