@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from repgeom import stats
+from repgeom import stats, streams
 from repgeom.gate_inputs import loss_rows
 from repgeom.training import DivergenceGuard, Progress
 
@@ -218,7 +218,7 @@ def run_enforce(
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
         raise ValueError(f"similarity.enforce.variants: unknown {unknown}; known {list(VARIANTS)}")
-    data = prepare_mnist(mnist, val_size, device, 10_000 + seed)
+    data = prepare_mnist(mnist, val_size, device, streams.stream(seed, "similarity/enforce/val"))
     init = initial_state(data["n_classes"], seed, device)
     curves, rows = [], []
     base = {"stage": "similarity", "method": "small_cnn", "seed": seed}

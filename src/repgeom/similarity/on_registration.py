@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from repgeom import streams
 from repgeom.similarity.denoising import (
     bin_by_density,
     denoising_from_gram,
@@ -47,7 +48,8 @@ def _predict(model, x, batch: int = 512) -> torch.Tensor:
 
 def subsample(n: int, max_samples: int, seed: int) -> torch.Tensor:
     """All indices when max_samples is 0 or >= n, else a fixed random subset (sorted)."""
-    return torch.from_numpy(subset_indices(n, max_samples, 20_000 + seed))
+    subset_seed = streams.stream(seed, "similarity/registration/subsample")
+    return torch.from_numpy(subset_indices(n, max_samples, subset_seed))
 
 
 def density_check(
@@ -61,7 +63,8 @@ def density_check(
     """Max relative error of the O(n p) ``density`` on ``n_check`` of the samples ``x``
     against density_exact, with the gradients of those samples recomputed by a backward
     loop (``grads``: every sample's, [n, d, p], from the vmap route)."""
-    check = torch.from_numpy(subset_indices(x.shape[0], n_check, 40_000 + seed))
+    subset_seed = streams.stream(seed, "similarity/registration/density_check")
+    check = torch.from_numpy(subset_indices(x.shape[0], n_check, subset_seed))
     exact = density_exact(per_sample_grads_loop(model, x[check.to(x.device)]), grads)
     return relative_error(density[check.to(density.device)], exact)
 
@@ -248,7 +251,8 @@ def retrieve(model, feats, idx, train, test, n_queries, top_k, chunk_size, seed,
     """The ``top_k`` analysed training samples most similar to ``n_queries`` test inputs."""
     if n_queries <= 0:
         return pd.DataFrame(columns=["query", "rank", "train_index", "similarity"]), {}
-    q_idx = torch.from_numpy(subset_indices(test["inputs"].shape[0], n_queries, 30_000 + seed))
+    subset_seed = streams.stream(seed, "similarity/registration/queries")
+    q_idx = torch.from_numpy(subset_indices(test["inputs"].shape[0], n_queries, subset_seed))
     xq = test["inputs"][q_idx].to(device)
     fq = normalize_features(per_sample_grads(model, xq, chunk_size=chunk_size))
     k = min(top_k, feats.shape[0])
