@@ -1,7 +1,7 @@
-"""Named random streams: the seed of every random draw that is not the run seed's own
-(weights and batch order, from ``runtime.seed_everything``) comes from here, derived from
-the run seed and a declared name, so streams never collide and can be listed
-(docs/design.md: Random streams and seeding).
+"""Named random streams: the seed of every random draw that is neither the run seed's own
+(weights, batch order, draws repeated from the seed for every variant) nor inside a data
+generator comes from here, derived from the run seed and a declared name, so streams
+never collide and can be listed (docs/design.md: Random streams and seeding).
 
 ``stream(seed, name)`` differs across run seeds; ``fixed_stream(name)`` is the same for
 every seed (subsets every model of a sweep shares, so seeds are paired). A name is
