@@ -26,7 +26,7 @@ PER_SEED = {
 }
 # name -> purpose: streams that are the same for every run seed.
 FIXED = {
-    "isometry/train_subset": "MNIST training images of every isometry model (sweep, hierarchy)",
+    "isometry/train_subset": "training images of every isometry model (sweep, MNIST hierarchy)",
     "isometry/eval_subset": "test points the isometry geometry is measured and drawn on",
     "isometry/scatter_pairs": "within-class distance pairs of the isometry scatter figure",
 }
