@@ -4,6 +4,7 @@ eigenvalue estimate of every output (tidy table)."""
 
 import torch
 
+from repgeom import streams
 from repgeom.data import load_dataset
 from repgeom.eigenmaps.augment import AugmentConfig
 from repgeom.eigenmaps.evaluate import evaluate_model
@@ -25,7 +26,7 @@ with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
     model, meta = load_model(inp.model, run.device)
     # Evaluation draws (random subsets, augmented batches) get their own stream, so they
     # do not depend on how much randomness pretraining consumed.
-    gen = torch.Generator().manual_seed(10_000 + run.seed)
+    gen = torch.Generator().manual_seed(streams.stream(run.seed, "eigenmaps/eval"))
     rows = evaluate_model(
         model,
         data,

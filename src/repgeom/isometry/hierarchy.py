@@ -19,9 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from repgeom import streams
 from repgeom.isometry.geometry import accuracy, geometry_metrics
 from repgeom.isometry.losses import isometry_penalty
-from repgeom.isometry.train import EVAL_SUBSET_SEED, fixed_subset, to_unit_float
+from repgeom.isometry.train import fixed_subset, to_unit_float
 from repgeom.training import fit
 
 MNIST_LEVELS = (
@@ -160,7 +161,8 @@ def evaluate_hierarchy(
 ) -> list[dict]:
     """Per level: accuracy (all of x) and within/between-class geometry of h_l against
     the input, on a fixed subset of ``eval_points`` points."""
-    sub = fixed_subset(len(x), eval_points, EVAL_SUBSET_SEED).to(x.device)
+    sub = fixed_subset(len(x), eval_points, streams.fixed_stream("isometry/eval_subset"))
+    sub = sub.to(x.device)
     reps = model.level_representations(x[sub])
     rows = []
     for level in range(model.n_levels):
@@ -196,7 +198,8 @@ def run_hierarchy_task(
     elif task == "mnist":
         if data is None:
             raise ValueError("the mnist hierarchy needs the prepared MNIST dataset")
-        idx = fixed_subset(len(data["train_labels"]), s["n_train"], 0)
+        subset_seed = streams.fixed_stream("isometry/train_subset")
+        idx = fixed_subset(len(data["train_labels"]), s["n_train"], subset_seed)
         x_tr = to_unit_float(data["train_images"][idx])
         y_tr = mnist_hierarchy_labels(data["train_labels"][idx])
         x_te = to_unit_float(data["test_images"])
@@ -221,7 +224,8 @@ def run_hierarchy_task(
     rows = evaluate_hierarchy(model, x_te, y_te, s["eval_points"])
     emb = []
     if embedding_points > 0:
-        sub = fixed_subset(len(x_te), embedding_points, EVAL_SUBSET_SEED).to(device)
+        subset_seed = streams.fixed_stream("isometry/eval_subset")
+        sub = fixed_subset(len(x_te), embedding_points, subset_seed).to(device)
         emb = level_embeddings(model, x_te[sub], y_te[sub])
     return rows, history, emb
 

@@ -8,6 +8,7 @@ import logging
 
 import torch
 
+from repgeom import streams
 from repgeom.gate_inputs import StepLosses
 from repgeom.isometry.geometry import (
     accuracy,
@@ -17,12 +18,8 @@ from repgeom.isometry.geometry import (
 )
 from repgeom.isometry.losses import isometric_loss
 from repgeom.isometry.models import IsometricMLP
+from repgeom.stats import subset_indices
 from repgeom.training import fit
-
-# Fixed generators for the subsets every model of a sweep shares, so seeds differ only
-# in initialisation and batch order, and every model is measured on the same points.
-TRAIN_SUBSET_SEED = 0
-EVAL_SUBSET_SEED = 1
 
 
 def to_unit_float(images: torch.Tensor) -> torch.Tensor:
@@ -31,11 +28,11 @@ def to_unit_float(images: torch.Tensor) -> torch.Tensor:
 
 
 def fixed_subset(n: int, size: int, seed: int) -> torch.Tensor:
-    """Indices of a fixed random subset of ``range(n)`` (all of it when size <= 0 or >= n)."""
-    if size <= 0 or size >= n:
-        return torch.arange(n)
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randperm(n, generator=gen)[:size].sort().values
+    """Indices of a random subset of ``range(n)`` (all of it when size <= 0 or >= n),
+    sorted. Isometry draws its subsets from fixed streams (streams.fixed_stream), the
+    same for every model of a sweep: seeds differ only in initialisation and batch order,
+    and every model is measured on the same points."""
+    return torch.from_numpy(subset_indices(n, size, seed))
 
 
 def train_isometric(
@@ -55,7 +52,8 @@ def train_isometric(
 ) -> tuple[IsometricMLP, list[dict], dict[str, float]]:
     """Adam on CE + beta * isometry penalty; returns (model in eval mode, per-epoch
     history, mean loss over the first and the last tenth of the steps)."""
-    idx = fixed_subset(len(data["train_labels"]), max_train, TRAIN_SUBSET_SEED)
+    subset_seed = streams.fixed_stream("isometry/train_subset")
+    idx = fixed_subset(len(data["train_labels"]), max_train, subset_seed)
     x = to_unit_float(data["train_images"][idx.to(data["train_images"].device)]).to(device)
     y = data["train_labels"][idx.to(data["train_labels"].device)].to(device)
     n_classes = int(y.max()) + 1
@@ -101,10 +99,10 @@ def evaluate_isometric(
         "accuracy": accuracy(model, x, y),
         "chance_accuracy": 1.0 / model.config["n_classes"],
     }
-    sub = fixed_subset(len(y), eval_points, EVAL_SUBSET_SEED).to(device)
+    sub = fixed_subset(len(y), eval_points, streams.fixed_stream("isometry/eval_subset")).to(device)
     h = representation_of(model, x[sub])
     metrics.update(geometry_metrics(h, x[sub], y[sub]))
-    gen = torch.Generator().manual_seed(EVAL_SUBSET_SEED)
+    gen = torch.Generator().manual_seed(streams.fixed_stream("isometry/scatter_pairs"))
     pairs = within_class_pairs(h, x[sub], y[sub], scatter_pairs, gen)
     return metrics, pairs
 

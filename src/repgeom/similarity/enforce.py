@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from repgeom import stats
+from repgeom import stats, streams
 from repgeom.gate_inputs import loss_rows
 from repgeom.training import DivergenceGuard, Progress
 
@@ -218,9 +218,8 @@ def run_enforce(
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
         raise ValueError(f"similarity.enforce.variants: unknown {unknown}; known {list(VARIANTS)}")
-    data = prepare_mnist(mnist, val_size, device, 10_000 + seed)
-    torch.manual_seed(seed)
-    init = {k: v.clone() for k, v in SmallCNN(data["n_classes"]).to(device).state_dict().items()}
+    data = prepare_mnist(mnist, val_size, device, streams.stream(seed, "similarity/enforce/val"))
+    init = initial_state(data["n_classes"], seed, device)
     curves, rows = [], []
     base = {"stage": "similarity", "method": "small_cnn", "seed": seed}
     chance = 1.0 / data["n_classes"]
@@ -238,29 +237,41 @@ def run_enforce(
             device=device,
             progress=progress,
         )
-        curves += [{**base, "variant": variant, **h} for h in hist]
-        acc = [h["val_accuracy"] for h in hist]
-        reach = steps_to_accuracy([h["step"] for h in hist], acc, target_accuracy)
-        logger.info(
-            "%s: final val acc %.3f, steps to %.2f: %s", variant, acc[-1], target_accuracy, reach
-        )
-        rows += [
-            {**base, "variant": variant, "metric": "final_val_accuracy", "value": acc[-1]},
-            {
-                **base,
-                "variant": variant,
-                "metric": "reached_target",
-                "value": float(reach == reach),
-            },
-            # Censored at the last step when never reached (flagged by reached_target).
-            {
-                **base,
-                "variant": variant,
-                "metric": "steps_to_target",
-                "value": reach if reach == reach else float(steps),
-            },
-            {**base, "variant": variant, "metric": "chance_accuracy", "value": chance},
-            # The task loss per evaluation interval: first vs last tenth of the steps.
-            *loss_rows([h["train_loss"] for h in hist[1:]], {**base, "variant": variant}),
-        ]
+        tag = {**base, "variant": variant}
+        curves += [{**tag, **h} for h in hist]
+        rows += variant_metrics(hist, tag, target_accuracy, steps, chance, logger)
     return pd.DataFrame(curves), pd.DataFrame(rows)
+
+
+def initial_state(n_classes: int, seed: int, device: torch.device) -> dict:
+    """The initial weights every variant starts from: a SmallCNN drawn after seeding
+    torch's global generator with the run seed."""
+    torch.manual_seed(seed)
+    return {k: v.clone() for k, v in SmallCNN(n_classes).to(device).state_dict().items()}
+
+
+def variant_metrics(
+    hist: list[dict],
+    tag: dict,
+    target_accuracy: float,
+    steps: int,
+    chance: float,
+    logger: logging.Logger,
+) -> list[dict]:
+    """Tidy metric rows of one variant's history (``tag``: its identifying columns):
+    final accuracy, whether and when it reached ``target_accuracy``, chance accuracy and
+    the task loss over the first and last tenth of the evaluation intervals."""
+    acc = [h["val_accuracy"] for h in hist]
+    reach = steps_to_accuracy([h["step"] for h in hist], acc, target_accuracy)
+    logger.info(
+        "%s: final val acc %.3f, steps to %.2f: %s", tag["variant"], acc[-1], target_accuracy, reach
+    )
+    return [
+        {**tag, "metric": "final_val_accuracy", "value": acc[-1]},
+        {**tag, "metric": "reached_target", "value": float(reach == reach)},
+        # Censored at the last step when never reached (flagged by reached_target).
+        {**tag, "metric": "steps_to_target", "value": reach if reach == reach else float(steps)},
+        {**tag, "metric": "chance_accuracy", "value": chance},
+        # The task loss per evaluation interval: first vs last tenth of the steps.
+        *loss_rows([h["train_loss"] for h in hist[1:]], tag),
+    ]

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from repgeom import streams
 from repgeom.similarity.denoising import (
     bin_by_density,
     denoising_from_gram,
@@ -47,7 +48,8 @@ def _predict(model, x, batch: int = 512) -> torch.Tensor:
 
 def subsample(n: int, max_samples: int, seed: int) -> torch.Tensor:
     """All indices when max_samples is 0 or >= n, else a fixed random subset (sorted)."""
-    return torch.from_numpy(subset_indices(n, max_samples, 20_000 + seed))
+    subset_seed = streams.stream(seed, "similarity/registration/subsample")
+    return torch.from_numpy(subset_indices(n, max_samples, subset_seed))
 
 
 def density_check(
@@ -61,7 +63,8 @@ def density_check(
     """Max relative error of the O(n p) ``density`` on ``n_check`` of the samples ``x``
     against density_exact, with the gradients of those samples recomputed by a backward
     loop (``grads``: every sample's, [n, d, p], from the vmap route)."""
-    check = torch.from_numpy(subset_indices(x.shape[0], n_check, 40_000 + seed))
+    subset_seed = streams.stream(seed, "similarity/registration/density_check")
+    check = torch.from_numpy(subset_indices(x.shape[0], n_check, subset_seed))
     exact = density_exact(per_sample_grads_loop(model, x[check.to(x.device)]), grads)
     return relative_error(density[check.to(density.device)], exact)
 
@@ -112,9 +115,7 @@ def analyze(
 
     Returns ``samples`` (one row per analysed training sample), ``bins`` (density bins),
     ``summary`` (name -> number), ``retrieval`` (query, rank, train index, similarity) and
-    ``images`` (query and retrieved inputs, small). When only a subset of the n training
-    samples is analysed, tr(S_i) (about 1/N) is scaled by subset/n to stand for the whole
-    set the network averaged over."""
+    ``images`` (query and retrieved inputs, small)."""
     logger = logger or logging.getLogger("repgeom.similarity")
     model = model.to(device).eval()
     train, test = data["train"], data["test"]
@@ -125,6 +126,66 @@ def analyze(
             f"targets {tuple(train['true'].shape)}: model and data of different seeds?"
         )
     idx = subsample(n_train, max_samples, seed)
+    samples, feats, numbers = measure_samples(
+        model,
+        train,
+        train_labels,
+        idx,
+        thresholds=thresholds,
+        chunk_size=chunk_size,
+        density_check_samples=density_check_samples,
+        seed=seed,
+        device=device,
+    )
+    n_checked = min(density_check_samples, len(idx))
+    logger.info(
+        "%d of %d samples, p=%d, d=%d: mean N_S %.1f, O(np) vs brute gap %.2e, "
+        "vs the exact check on %d samples %.2e",
+        len(idx),
+        n_train,
+        numbers["p"],
+        numbers["d"],
+        float(samples["density"].mean()),
+        numbers["gap"],
+        n_checked,
+        numbers["check_error"],
+    )
+    bins = bin_by_density(samples, n_bins)
+    summary = summarize_samples(samples, bins, gap=numbers["gap"], noise_rms=numbers["noise_rms"])
+    summary["n_analysed"] = float(len(idx))
+    summary["density_check_max_rel_error"] = numbers["check_error"]
+    summary["density_check_samples"] = float(n_checked)
+    summary["parameters"] = float(numbers["p"])
+    retrieval, images = retrieve(
+        model, feats, idx, train, test, n_queries, top_k, chunk_size, seed, device
+    )
+    return {
+        "samples": samples,
+        "bins": bins,
+        "summary": summary,
+        "retrieval": retrieval,
+        "images": images,
+    }
+
+
+def measure_samples(
+    model: torch.nn.Module,
+    train: dict,
+    train_labels: torch.Tensor,
+    idx: torch.Tensor,
+    *,
+    thresholds,
+    chunk_size: int,
+    density_check_samples: int,
+    seed: int,
+    device: torch.device,
+) -> tuple[pd.DataFrame, torch.Tensor, dict]:
+    """The per-sample table of the training samples ``idx`` (density, error, measured and
+    predicted denoising ratio, neighbour consistency, hard counts), their normalised
+    features (for retrieval) and ``numbers``: the density's gap to the brute-force row sums and
+    to the exact check, the label noise rms, d and p. When only a subset of the n training
+    samples is analysed, tr(S_i) (about 1/N) is scaled by subset/n to stand for the whole
+    set the network averaged over."""
     x = train["inputs"][idx].to(device)
     true, labels = train["true"][idx].to(device), train_labels[idx].to(device)
     pred = _predict(model, x)
@@ -135,22 +196,10 @@ def analyze(
     brute, hard, trace_s, averages = kernel_pass(grads, pred, thresholds, chunk_size)
     gap = relative_error(density, brute)
     check_error = density_check(model, x, grads, density, density_check_samples, seed)
-    scale = len(idx) / n_train
+    scale = len(idx) / train["inputs"].shape[0]
     predicted = (trace_s * scale / d).clamp_min(0).sqrt()
     meas = measured_ratio(pred, true, labels)
     consistency = (pred - averages).norm(dim=1) / meas["noise_rms"]
-    logger.info(
-        "%d of %d samples, p=%d, d=%d: mean N_S %.1f, O(np) vs brute gap %.2e, "
-        "vs the exact check on %d samples %.2e",
-        len(idx),
-        n_train,
-        grads.shape[2],
-        d,
-        float(density.mean()),
-        gap,
-        min(density_check_samples, len(idx)),
-        check_error,
-    )
     samples = pd.DataFrame(
         {
             "sample": idx.numpy(),
@@ -162,22 +211,8 @@ def analyze(
             **{f"hard_{t:g}": c.cpu().numpy() for t, c in hard.items()},
         }
     )
-    bins = bin_by_density(samples, n_bins)
-    summary = summarize_samples(samples, bins, gap=gap, noise_rms=meas["noise_rms"])
-    summary["n_analysed"] = float(len(idx))
-    summary["density_check_max_rel_error"] = check_error
-    summary["density_check_samples"] = float(min(density_check_samples, len(idx)))
-    summary["parameters"] = float(grads.shape[2])
-    retrieval, images = retrieve(
-        model, feats, idx, train, test, n_queries, top_k, chunk_size, seed, device
-    )
-    return {
-        "samples": samples,
-        "bins": bins,
-        "summary": summary,
-        "retrieval": retrieval,
-        "images": images,
-    }
+    numbers = {"gap": gap, "check_error": check_error, "noise_rms": meas["noise_rms"]}
+    return samples, feats, {**numbers, "d": d, "p": grads.shape[2]}
 
 
 def summarize_samples(
@@ -216,7 +251,8 @@ def retrieve(model, feats, idx, train, test, n_queries, top_k, chunk_size, seed,
     """The ``top_k`` analysed training samples most similar to ``n_queries`` test inputs."""
     if n_queries <= 0:
         return pd.DataFrame(columns=["query", "rank", "train_index", "similarity"]), {}
-    q_idx = torch.from_numpy(subset_indices(test["inputs"].shape[0], n_queries, 30_000 + seed))
+    subset_seed = streams.stream(seed, "similarity/registration/queries")
+    q_idx = torch.from_numpy(subset_indices(test["inputs"].shape[0], n_queries, subset_seed))
     xq = test["inputs"][q_idx].to(device)
     fq = normalize_features(per_sample_grads(model, xq, chunk_size=chunk_size))
     k = min(top_k, feats.shape[0])
