@@ -18,6 +18,7 @@ from repgeom.lsh.evaluate import (
 )
 from repgeom.lsh.generators import ImageManifolds, RandNetManifolds, make_dataset
 from repgeom.lsh.models import build_model, embed_all, train_classifier
+from repgeom.training import TrainRun
 
 SMALL = dict(
     n_classes=6,
@@ -160,9 +161,7 @@ def test_training_reduces_loss_and_untrained_shares_the_init(one_thread):
         batch_size=32,
         lr=3e-3,
         weight_decay=0.0,
-        init_seed=0,
-        generator=torch.Generator().manual_seed(0),
-        device=torch.device("cpu"),
+        run=TrainRun(0, torch.Generator().manual_seed(0), torch.device("cpu")),
     )
     assert summary["train_accuracy"] > 0.6 and summary["n_train"] == 120
     # 20 epochs of 4 steps: the mean loss of the first 8 steps and of the last 8
@@ -181,9 +180,7 @@ def test_training_reduces_loss_and_untrained_shares_the_init(one_thread):
             batch_size=8,
             lr=1e-3,
             weight_decay=0.0,
-            init_seed=0,
-            generator=torch.Generator(),
-            device=torch.device("cpu"),
+            run=TrainRun(0, torch.Generator(), torch.device("cpu")),
         )
 
 

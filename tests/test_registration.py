@@ -36,6 +36,7 @@ from repgeom.registration.scenes import (
     samples_per_scene,
     stream,
 )
+from repgeom.training import TrainRun
 
 SMALL = {"grid": 2, "crops_per_building": 3}
 
@@ -204,12 +205,13 @@ def test_training_fits_the_labels(one_thread):
         batch_size=16,
         lr=3e-3,
         weight_decay=0.0,
-        init_seed=0,
-        generator=gen,
-        device=torch.device("cpu"),
+        run=TrainRun(0, gen, torch.device("cpu")),
     )
     assert history[-1]["loss"] < 0.5 * history[0]["loss"]  # about 5.3 -> 1.2
-    assert history[-1]["lr"] == pytest.approx(0.0, abs=1e-12)
+    # the rate each epoch trained with: cosine from 3e-3 towards 0 over the 30 epochs
+    lrs = [h["lr"] for h in history]
+    expected = [1.5e-3 * (1 + math.cos(math.pi * e / 30)) for e in range(30)]
+    assert lrs == pytest.approx(expected, rel=1e-9, abs=1e-15)
     pred = predict(model, data["inputs"])
     assert rmse(pred, data["true"]) < rmse(torch.zeros_like(pred), data["true"])
     with pytest.raises(ValueError, match="labels"):
@@ -221,9 +223,7 @@ def test_training_fits_the_labels(one_thread):
             batch_size=4,
             lr=1e-3,
             weight_decay=0.0,
-            init_seed=0,
-            generator=gen,
-            device=torch.device("cpu"),
+            run=TrainRun(0, gen, torch.device("cpu")),
         )
 
 

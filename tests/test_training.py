@@ -1,4 +1,6 @@
 import logging
+import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -11,8 +13,13 @@ from repgeom.training import (
     DivergenceError,
     DivergenceGuard,
     Progress,
+    TrainRun,
+    TrainSettings,
+    build_optimizer,
     fit,
     iterate_minibatches,
+    train_model,
+    training_args,
 )
 
 
@@ -259,3 +266,147 @@ def test_mismatched_tensors_rejected():
             batch_size=2,
             generator=torch.Generator(),
         )
+
+
+def regression_data(seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(50, 5, generator=gen)
+    return x, x @ torch.randn(5, 1, generator=gen)
+
+
+def fresh_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 1))
+
+
+def hand_written_loop(settings, schedule_of):
+    """What train_model must do, spelled out: one CPU permutation per epoch, zero_grad,
+    loss, backward, step per minibatch, the schedule stepped once after each epoch."""
+    x, y = regression_data()
+    model = fresh_model()
+    kind = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[settings.optimizer]
+    opt = kind(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    schedule = schedule_of(opt)
+    gen = torch.Generator().manual_seed(1)
+    lrs = []
+    for _ in range(settings.epochs):
+        order = torch.randperm(len(x), generator=gen)
+        for start in range(0, len(x), settings.batch_size):
+            idx = order[start : start + settings.batch_size]
+            opt.zero_grad(set_to_none=True)
+            mse(model, x[idx], y[idx]).backward()
+            opt.step()
+        lrs.append(opt.param_groups[0]["lr"])
+        if schedule is not None:
+            schedule.step()
+    return list(model.parameters()), lrs
+
+
+SCHEDULED = [
+    (TrainSettings(4, 16, 0.01), lambda opt: None),
+    (
+        TrainSettings(4, 16, 0.01, weight_decay=0.1, schedule="cosine"),
+        lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=4),
+    ),
+    (
+        TrainSettings(
+            5,
+            16,
+            0.01,
+            optimizer="adamw",
+            weight_decay=0.05,
+            schedule="warmup_cosine",
+            warmup_epochs=2,
+        ),
+        lambda opt: torch.optim.lr_scheduler.LambdaLR(
+            opt,
+            lambda e: (e + 1) / 3 if e < 2 else 0.5 * (1 + math.cos(math.pi * (e - 2) / 3)),
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("settings", "schedule_of"), SCHEDULED)
+def test_train_model_matches_a_hand_written_loop(settings, schedule_of):
+    x, y = regression_data()
+    model = fresh_model()
+    gen = torch.Generator().manual_seed(1)
+    history = train_model(model, mse, (x, y), settings, generator=gen)
+    expected, lrs = hand_written_loop(settings, schedule_of)
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), expected, strict=True))
+    if settings.schedule == "constant":
+        assert "lr" not in history[0]
+    else:  # the rate each epoch trained with
+        assert [h["lr"] for h in history] == lrs and len(set(lrs)) == len(lrs)
+
+
+def test_build_optimizer_honours_kind_lr_and_weight_decay():
+    params = list(fresh_model().parameters())
+    opt, schedule = build_optimizer(params, TrainSettings(3, 8, 0.02, weight_decay=0.1))
+    assert type(opt) is torch.optim.Adam and schedule is None
+    assert opt.defaults["lr"] == 0.02 and opt.defaults["weight_decay"] == 0.1
+    settings = TrainSettings(3, 8, 0.02, optimizer="adamw", schedule="cosine")
+    opt, schedule = build_optimizer(params, settings)
+    assert type(opt) is torch.optim.AdamW and opt.defaults["weight_decay"] == 0.0
+    assert isinstance(schedule, torch.optim.lr_scheduler.CosineAnnealingLR)
+    assert schedule.T_max == 3
+
+
+def test_train_settings_reject_unknown_kinds():
+    with pytest.raises(ValueError, match="unknown optimizer 'sgd'"):
+        TrainSettings(1, 8, 0.1, optimizer="sgd")
+    with pytest.raises(ValueError, match="unknown schedule 'step'"):
+        TrainSettings(1, 8, 0.1, schedule="step")
+
+
+def test_train_model_divergence_names_the_configured_key():
+    x, y = regression_data()
+
+    def blow_up(model, xb, yb):
+        return mse(model, xb, yb) * (1e9 if blow_up.calls else 1)
+
+    blow_up.calls = 0
+
+    def count(epoch, history):
+        blow_up.calls += 1
+
+    settings = TrainSettings(3, 50, 0.05, setting="stage.train.lr")
+    with pytest.raises(DivergenceError, match=r"at epoch 2 step 1; .*\(stage.train.lr = 0.05\)"):
+        train_model(
+            fresh_model(),
+            blow_up,
+            (x, y),
+            settings,
+            generator=torch.Generator(),
+            on_epoch_end=count,
+        )
+
+
+def test_train_model_keeps_on_epoch_end_records_and_log_setting(caplog):
+    x, y = regression_data()
+    settings = TrainSettings(3, 25, 0.01, schedule="cosine", log_every_epoch=False)
+    with caplog.at_level(logging.INFO, logger="repgeom.training"):
+        history = train_model(
+            fresh_model(),
+            mse,
+            (x, y),
+            settings,
+            generator=torch.Generator(),
+            on_epoch_end=lambda epoch, history: {"seen": epoch},
+        )
+    assert [h["seen"] for h in history] == [1, 2, 3] and history[0]["lr"] == 0.01
+    epochs = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
+    assert len(epochs) == 1 and epochs[0].startswith("epoch 3/3")
+
+
+def test_training_args_take_the_rules_training_params_and_run():
+    run = SimpleNamespace(
+        params={"steps": 20, "batch_size": 8, "lr": 1e-3, "weight_decay": 0.0, "hidden": 4},
+        seed=3,
+        generator=torch.Generator(),
+        device=torch.device("cpu"),
+        log=logging.getLogger("x"),
+    )
+    args = training_args(run)
+    assert args == {"steps": 20, "batch_size": 8, "lr": 1e-3, "weight_decay": 0.0, "run": run}
+    assert TrainRun(3, run.generator, run.device).log is None

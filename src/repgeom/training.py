@@ -1,9 +1,12 @@
 """In-memory minibatch training: data already lives on the device as tensors,
 batches are index tensors from one seeded permutation per epoch (no DataLoader,
-no per-sample Python). Every training loop of the package uses the two helpers
-here: a :class:`DivergenceGuard`, which stops a run whose loss or weights blow up
-before it writes any number, and a :class:`Progress` log line at least every tenth
-of the work, with the time spent and an estimate of the time left."""
+no per-sample Python). A stage trains with one call, :func:`train_model`: its model,
+its loss, its data tensors and a :class:`TrainSettings` (optimiser, learning rate,
+weight decay, epochs, batch size, schedule, the config key of the learning rate).
+Every training loop of the package uses the two helpers here: a
+:class:`DivergenceGuard`, which stops a run whose loss or weights blow up before it
+writes any number, and a :class:`Progress` log line at least every tenth of the work,
+with the time spent and an estimate of the time left."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 import torch
 
@@ -284,3 +288,124 @@ def _run_epoch(
     if steps == 0:
         raise ValueError(f"no minibatches: n={n}, batch_size={batch_size}")
     return total / steps, steps
+
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+# constant: lr throughout; cosine: torch's CosineAnnealingLR to 0 over the epochs;
+# warmup_cosine: a linear warm-up over warmup_epochs, then a cosine decay to 0.
+SCHEDULES = ("constant", "cosine", "warmup_cosine")
+
+# The keys of a rule's params that a stage's training function takes as they are.
+TRAIN_PARAMS = ("epochs", "steps", "batch_size", "lr", "weight_decay")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything about a training but its model, loss and data. ``setting`` is the
+    config key of the learning rate, which a :class:`DivergenceError` names. A schedule
+    steps once at the end of every epoch."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    setting: str = "lr"
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup_epochs: int = 0
+    log_every_epoch: bool = True
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; known: {list(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; known: {list(SCHEDULES)}")
+
+
+def warmup_cosine(epochs: int, warmup: int) -> Callable[[int], float]:
+    """The lr factor after ``epoch`` finished epochs: (epoch + 1) / (warmup + 1) during
+    the warm-up, then 0.5 (1 + cos(pi p)) with p the fraction of the rest done."""
+
+    def factor(epoch: int) -> float:
+        if epoch < warmup:
+            return (epoch + 1) / (warmup + 1)
+        done = (epoch - warmup) / max(1, epochs - warmup)
+        return 0.5 * (1 + math.cos(math.pi * done))
+
+    return factor
+
+
+def build_optimizer(
+    parameters: Iterable[torch.Tensor], settings: TrainSettings
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None]:
+    """The optimiser of ``settings`` and its schedule (None for a constant lr)."""
+    optimizer = OPTIMIZERS[settings.optimizer](
+        parameters, lr=settings.lr, weight_decay=settings.weight_decay
+    )
+    if settings.schedule == "cosine":
+        return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=settings.epochs
+        )
+    if settings.schedule == "warmup_cosine":
+        factor = warmup_cosine(settings.epochs, settings.warmup_epochs)
+        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return optimizer, None
+
+
+def train_model(
+    model: torch.nn.Module,
+    loss_fn: Callable[..., torch.Tensor],
+    tensors: tuple[torch.Tensor, ...],
+    settings: TrainSettings,
+    *,
+    generator: torch.Generator,
+    logger: logging.Logger | None = None,
+    on_epoch_end: Callable[[int, list[dict]], dict | None] | None = None,
+    progress: Progress | None = None,
+) -> list[dict]:
+    """Build the optimiser and schedule of ``settings`` and train ``model`` with
+    :func:`fit` on ``tensors`` with ``loss_fn(model, *batch)``. Returns fit's per-epoch
+    records; with a schedule each also holds ``lr``, the rate the epoch trained with
+    (the schedule steps after ``on_epoch_end``)."""
+    optimizer, schedule = build_optimizer(model.parameters(), settings)
+
+    def end_epoch(epoch: int, history: list[dict]) -> dict:
+        record = (on_epoch_end(epoch, history) if on_epoch_end else None) or {}
+        if schedule is not None:
+            record["lr"] = optimizer.param_groups[0]["lr"]
+            schedule.step()
+        return record
+
+    return fit(
+        model,
+        tensors,
+        loss_fn,
+        optimizer,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        generator=generator,
+        logger=logger,
+        log_every_epoch=settings.log_every_epoch,
+        on_epoch_end=end_epoch,
+        setting=settings.setting,
+        progress=progress,
+    )
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    """Where a training starts from: ``seed`` (of the initial weights), ``generator``
+    (of the batch order), ``device`` and ``log``. A ``rule_run`` has the same
+    attributes and can stand in for one."""
+
+    seed: int
+    generator: torch.Generator
+    device: torch.device
+    log: logging.Logger | None = None
+
+
+def training_args(run) -> dict:
+    """The keyword arguments a rule's training call takes from its ``rule_run``: the
+    params named in :data:`TRAIN_PARAMS` that the rule has, and ``run`` itself (the
+    :class:`TrainRun` of the rule)."""
+    return {k: run.params[k] for k in TRAIN_PARAMS if k in run.params} | {"run": run}

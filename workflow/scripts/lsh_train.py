@@ -4,24 +4,14 @@ from repgeom.lsh.generators import load_dataset
 from repgeom.lsh.models import save_model, train_classifier
 from repgeom.metrics import write_metrics
 from repgeom.smk import rule_run
+from repgeom.training import training_args
 
 with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
     p, w, out = snakemake.params, snakemake.wildcards, snakemake.output  # noqa: F821
     n_classes = int(w.C)
     data = load_dataset(snakemake.input.data)  # noqa: F821
     model, summary = train_classifier(
-        data,
-        n_classes,
-        hidden=p.hidden,
-        embed_dim=p.embed_dim,
-        steps=p.steps,
-        batch_size=p.batch_size,
-        lr=p.lr,
-        weight_decay=p.weight_decay,
-        init_seed=run.seed,
-        generator=run.generator,
-        device=run.device,
-        logger=run.log,
+        data, n_classes, hidden=p.hidden, embed_dim=p.embed_dim, **training_args(run)
     )
     run.log.info("C=%d: %s", n_classes, summary)
     run.extra["train"] = summary

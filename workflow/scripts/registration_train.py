@@ -10,6 +10,7 @@ from repgeom.registration.evaluate import model_rows
 from repgeom.registration.models import predict, save_model, train_regressor
 from repgeom.registration.scenes import noisy_labels
 from repgeom.smk import rule_run
+from repgeom.training import training_args
 
 with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
     p, w, out = snakemake.params, snakemake.wildcards, snakemake.output  # noqa: F821
@@ -19,19 +20,7 @@ with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
     labels = noisy_labels(train["true"], train["building"], sigma, w.noise, run.seed)
     arch = {**dict(p.model), "in_channels": train["inputs"].shape[1]}
     arch.update(size=train["inputs"].shape[-1], out_scale=p.out_scale)
-    model, history = train_regressor(
-        train["inputs"],
-        labels,
-        arch,
-        epochs=p.epochs,
-        batch_size=p.batch_size,
-        lr=p.lr,
-        weight_decay=p.weight_decay,
-        init_seed=run.seed,
-        generator=run.generator,
-        device=run.device,
-        logger=run.log,
-    )
+    model, history = train_regressor(train["inputs"], labels, arch, **training_args(run))
     save_model(out.model, model, labels, {"noise": w.noise, "sigma": sigma, "seed": run.seed})
     pred = {s: predict(model, d["inputs"]).cpu() for s, d in (("train", train), ("test", test))}
     base = {"stage": "registration", "method": "cnn", "seed": run.seed}

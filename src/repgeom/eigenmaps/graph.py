@@ -33,6 +33,7 @@ from repgeom.training import Progress
 
 LOG = logging.getLogger("repgeom.eigenmaps.graph")
 GRAPHS = ("sbm", "karate")
+LR_KEY = "eigenmaps.graph.lr"  # the config key of the node network's learning rate
 
 
 def build_graph(name: str, seed: int, sbm: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -140,19 +141,17 @@ def run_graph(
     sbm: dict | None,
     n_outputs: int,
     hidden: int,
-    steps: int,
     batch_size: int,
-    lr: float,
-    alpha: float,
-    t: float,
     generator: torch.Generator,
     device: torch.device,
     logger: logging.Logger | None = None,
     progress: Progress | None = None,
+    **train,
 ) -> dict:
     """Train the node network on one graph and score it; returns metrics and the
-    learned/exact embeddings (for figures). ``progress``: one shared over the job's
-    graphs (``steps`` units each), else one for this graph."""
+    learned/exact embeddings (for figures). ``train``: the settings of
+    :func:`repgeom.eigenmaps.toy.train_views` (steps, lr, alpha, t). ``progress``: one
+    shared over the job's graphs (``steps`` units each), else one for this graph."""
     adj, labels = build_graph(name, seed, sbm)
     if n_outputs < np.unique(labels).size:
         raise ValueError(
@@ -164,25 +163,11 @@ def run_graph(
     model = node_net(adj.shape[0], hidden, n_outputs).to(device)
     sample = edge_sampler(adj, batch_size, generator, device)
     losses = train_views(
-        model,
-        sample,
-        steps=steps,
-        lr=lr,
-        alpha=alpha,
-        t=t,
-        stop_grad=True,
-        logger=logger,
-        setting="eigenmaps.graph.lr",
-        progress=progress,
+        model, sample, stop_grad=True, setting=LR_KEY, **train, logger=logger, progress=progress
     )
-    model.eval()
-    with torch.no_grad():
-        nodes = torch.arange(adj.shape[0], device=device)
-        psi = model(nodes).double().cpu().numpy()
-    # unit second moment under p(u) = d_u / vol, the normalisation the loss imposes
-    d = adj.sum(1)
-    psi = psi / np.sqrt((d[:, None] * psi**2).sum(0) / d.sum())
+    psi = node_eigenfunctions(model, adj)
     scores = {**subspace_scores(adj, psi, vecs), **cluster_scores(adj, psi, vecs, labels, seed)}
+    d = adj.sum(1)
     exact_f = vecs / np.sqrt(d)[:, None] * math.sqrt(d.sum())
     return {
         "adjacency": adj,
@@ -194,6 +179,17 @@ def run_graph(
         "losses": losses,
         **scores,
     }
+
+
+@torch.no_grad()
+def node_eigenfunctions(model: nn.Module, adj: np.ndarray) -> np.ndarray:
+    """The trained network's outputs on every node [n, k], scaled to unit second moment
+    under p(u) = d_u / vol (the normalisation the loss imposes)."""
+    model.eval()
+    device = next(model.parameters()).device
+    psi = model(torch.arange(adj.shape[0], device=device)).double().cpu().numpy()
+    d = adj.sum(1)
+    return psi / np.sqrt((d[:, None] * psi**2).sum(0) / d.sum())
 
 
 def graph_metric_rows(name: str, res: dict, seed: int) -> list[dict]:

@@ -10,8 +10,6 @@ authors' code) and minimises the method's loss with AdamW under a cosine schedul
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -20,12 +18,13 @@ from torch import Tensor
 from repgeom.eigenmaps.augment import AugmentConfig, augment
 from repgeom.eigenmaps.loss import neuralef_loss
 from repgeom.eigenmaps.models import to_training_layout
-from repgeom.training import fit
+from repgeom.training import TrainSettings, train_model
 
 METHODS = ("neuralef", "barlow", "simclr", "spectral")
 
 __all__ = [
     "METHODS",
+    "ViewPairLoss",
     "barlow_twins_loss",
     "pretrain",
     "simclr_loss",
@@ -99,14 +98,48 @@ def ssl_loss(method: str, z1: Tensor, z2: Tensor, params: dict) -> tuple[Tensor,
     raise ValueError(f"unknown method {method!r}; known: {METHODS}")
 
 
-def _cosine(epochs: int, warmup: int) -> Callable[[int], float]:
-    def factor(epoch: int) -> float:  # epoch = number of finished epochs
-        if epoch < warmup:
-            return (epoch + 1) / (warmup + 1)
-        progress = (epoch - warmup) / max(1, epochs - warmup)
-        return 0.5 * (1 + math.cos(math.pi * progress))
+class ViewPairLoss:
+    """The training loss of ``method``: two augmented views of each minibatch through
+    the model, the method's loss on their codes. It keeps each step's loss on the device
+    (no extra host sync per step) and, for NeuralEF, the sum of the eigenvalue estimates;
+    :meth:`end_epoch` hands them over as the epoch's record."""
 
-    return factor
+    def __init__(
+        self,
+        method: str,
+        loss_params: dict,
+        augment_cfg: AugmentConfig,
+        generator: torch.Generator,
+    ):
+        self.method, self.loss_params = method, loss_params
+        self.augment_cfg, self.generator = augment_cfg, generator
+        self.step_losses: list[Tensor] = []  # this epoch's
+        self.eigenvalue_sum, self.eigenvalue_steps = None, 0
+
+    def __call__(self, net: torch.nn.Module, batch: Tensor) -> Tensor:
+        cfg, gen = self.augment_cfg, self.generator
+        if batch.shape[0] < 2:  # a one-image remainder batch has no batch statistics
+            return net(augment(batch.repeat(2, 1, 1, 1), cfg, gen)).sum() * 0
+        v1 = augment(batch, cfg, gen)
+        v2 = augment(batch, cfg, gen)
+        loss, info = ssl_loss(self.method, net(v1), net(v2), self.loss_params)
+        self.step_losses.append(loss.detach())
+        if "eigenvalues" in info:
+            ev = info["eigenvalues"]
+            self.eigenvalue_sum = ev if self.eigenvalue_sum is None else self.eigenvalue_sum + ev
+            self.eigenvalue_steps += 1
+        return loss
+
+    def end_epoch(self, epoch: int, history: list[dict]) -> dict:
+        """The epoch's ``step_losses`` (and mean ``eigenvalues``); starts the next epoch."""
+        losses = torch.stack(self.step_losses).tolist() if self.step_losses else []
+        record = {"step_losses": losses}
+        self.step_losses.clear()
+        if self.eigenvalue_steps:
+            mean = self.eigenvalue_sum / self.eigenvalue_steps
+            record["eigenvalues"] = mean.cpu().tolist()
+            self.eigenvalue_sum, self.eigenvalue_steps = None, 0
+        return record
 
 
 def pretrain(
@@ -125,7 +158,7 @@ def pretrain(
     logger: logging.Logger | None = None,
 ) -> list[dict]:
     """Pretrain ``model`` (on ``images``' device, in place, in the channels-last training
-    layout) on uint8 ``images`` [N, C, H, W].
+    layout) on uint8 ``images`` [N, C, H, W] with AdamW under a warm-up + cosine schedule.
     Returns one record per epoch (epoch, loss, time_s, lr, the loss of each of its steps
     as ``step_losses``, and for NeuralEF the mean eigenvalue estimates of the epoch as
     ``eigenvalues``)."""
@@ -134,43 +167,23 @@ def pretrain(
     if epochs < 1 or batch_size < 2:
         raise ValueError(f"epochs must be >= 1 and batch_size >= 2, got {epochs}, {batch_size}")
     to_training_layout(model)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _cosine(epochs, warmup_epochs))
-    spectrum = {"sum": None, "steps": 0}
-    step_losses = []  # this epoch's, on the device (no extra host sync per step)
-
-    def loss_fn(net, batch):
-        if batch.shape[0] < 2:  # a one-image remainder batch has no batch statistics
-            return net(augment(batch.repeat(2, 1, 1, 1), augment_cfg, generator)).sum() * 0
-        v1 = augment(batch, augment_cfg, generator)
-        v2 = augment(batch, augment_cfg, generator)
-        loss, info = ssl_loss(method, net(v1), net(v2), loss_params)
-        step_losses.append(loss.detach())
-        if "eigenvalues" in info:
-            ev = info["eigenvalues"]
-            spectrum["sum"] = ev if spectrum["sum"] is None else spectrum["sum"] + ev
-            spectrum["steps"] += 1
-        return loss
-
-    def on_epoch_end(epoch, history):
-        losses = torch.stack(step_losses).tolist() if step_losses else []
-        record = {"lr": opt.param_groups[0]["lr"], "step_losses": losses}
-        step_losses.clear()
-        sched.step()
-        if spectrum["steps"]:
-            record["eigenvalues"] = (spectrum["sum"] / spectrum["steps"]).cpu().tolist()
-            spectrum.update(sum=None, steps=0)
-        return record
-
-    return fit(
+    settings = TrainSettings(
+        epochs,
+        batch_size,
+        lr,
+        setting="eigenmaps.ssl.lr",
+        optimizer="adamw",
+        weight_decay=weight_decay,
+        schedule="warmup_cosine",
+        warmup_epochs=warmup_epochs,
+    )
+    loss_fn = ViewPairLoss(method, loss_params, augment_cfg, generator)
+    return train_model(
         model,
-        (images,),
         loss_fn,
-        opt,
-        epochs=epochs,
-        batch_size=batch_size,
+        (images,),
+        settings,
         generator=generator,
         logger=logger,
-        on_epoch_end=on_epoch_end,
-        setting="eigenmaps.ssl.lr",
+        on_epoch_end=loss_fn.end_epoch,
     )

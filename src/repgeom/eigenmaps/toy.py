@@ -198,40 +198,34 @@ def run_circle(
     n_outputs: int,
     jitter: float,
     hidden: int,
-    steps: int,
     batch_size: int,
-    lr: float,
-    alpha: float,
-    t: float,
     grid: int,
     eval_pairs: int,
     figure_points: int,
     device: torch.device,
     logger: logging.Logger | None = None,
+    **train,
 ) -> tuple[list[dict], list[dict]]:
     """Train the circle network with and without stop-gradient (same init and data
-    stream, from ``seed``); returns tidy metric rows and tidy function rows (learned output
-    and its best match in the exact span of its assigned mode, on figure_points angles)."""
+    stream, from ``seed``; ``train``: the settings of :func:`train_views`, steps, lr,
+    alpha, t); returns tidy metric rows and tidy function rows (learned output and its
+    best match in the exact span of its assigned mode, on figure_points angles)."""
     if n_outputs < 1 or jitter <= 0:
         raise ValueError(f"need n_outputs >= 1 and jitter > 0, got {n_outputs}, {jitter}")
     logger = logger or LOG
     metrics, functions = [], []
-    progress = Progress(len(VARIANTS) * steps, logger=logger)
+    progress = Progress(len(VARIANTS) * train["steps"], logger=logger)
     for method, stop_grad in VARIANTS.items():
         torch.manual_seed(seed)
         model = circle_net(hidden, n_outputs).to(device)
         gen = torch.Generator().manual_seed(seed)
         logger.info("circle %s (stop_grad=%s)", method, stop_grad)
+
+        def sample(_step, g=gen):
+            return sample_views(batch_size, jitter, g, device)
+
         losses = train_views(
-            model,
-            lambda _s, g=gen: sample_views(batch_size, jitter, g, device),
-            steps=steps,
-            lr=lr,
-            alpha=alpha,
-            t=t,
-            stop_grad=stop_grad,
-            logger=logger,
-            progress=progress,
+            model, sample, stop_grad=stop_grad, **train, logger=logger, progress=progress
         )
         res = evaluate_circle(
             model, jitter=jitter, grid=grid, n_pairs=eval_pairs, generator=gen, device=device

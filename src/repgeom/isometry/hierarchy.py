@@ -23,7 +23,7 @@ from repgeom import streams
 from repgeom.isometry.geometry import accuracy, geometry_metrics
 from repgeom.isometry.losses import isometry_penalty
 from repgeom.isometry.train import fixed_subset, to_unit_float
-from repgeom.training import fit
+from repgeom.training import TrainSettings, train_model
 
 MNIST_LEVELS = (
     ((0, 1, 2, 3, 4), (5, 6, 7, 8, 9)),
@@ -121,37 +121,24 @@ def mnist_hierarchy_labels(digits: torch.Tensor) -> torch.Tensor:
 def train_hierarchy(
     x: torch.Tensor,
     ys: torch.Tensor,
+    settings: TrainSettings,
     *,
     hidden: int,
     block_depth: int,
     beta: float,
     K: float,
-    epochs: int,
-    lr: float,
-    batch_size: int,
     generator: torch.Generator,
     logger: logging.Logger | None = None,
-    setting: str = "lr",
 ) -> tuple[HierarchicalMLP, list[dict]]:
+    """A fresh :class:`HierarchicalMLP` trained on :func:`hierarchical_loss`; returns it
+    (eval mode) and the per-epoch history."""
     n_classes = int(ys[:, -1].max()) + 1
     model = HierarchicalMLP(x.shape[1], hidden, block_depth, ys.shape[1], n_classes).to(x.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
 
     def loss_fn(m, xb, yb):
         return hierarchical_loss(m, xb, yb, beta, K)
 
-    history = fit(
-        model,
-        (x, ys),
-        loss_fn,
-        optimizer,
-        epochs=epochs,
-        batch_size=batch_size,
-        generator=generator,
-        logger=logger,
-        log_every_epoch=False,
-        setting=setting,
-    )
+    history = train_model(model, loss_fn, (x, ys), settings, generator=generator, logger=logger)
     return model.eval(), history
 
 
@@ -207,20 +194,15 @@ def run_hierarchy_task(
     else:
         raise ValueError(f"unknown hierarchy task {task!r} (known: torus, mnist)")
     x_tr, y_tr, x_te, y_te = (t.to(device) for t in (x_tr, y_tr, x_te, y_te))
-    model, history = train_hierarchy(
-        x_tr,
-        y_tr,
-        hidden=s["hidden"],
-        block_depth=s["block_depth"],
-        beta=s["beta"],
-        K=s["K"],
-        epochs=s["epochs"],
-        lr=s["lr"],
-        batch_size=s["batch_size"],
-        generator=generator,
-        logger=logger,
+    train = TrainSettings(
+        s["epochs"],
+        s["batch_size"],
+        s["lr"],
         setting=f"isometry.hierarchy.{task}.lr",
+        log_every_epoch=False,
     )
+    net = {k: s[k] for k in ("hidden", "block_depth", "beta", "K")}
+    model, history = train_hierarchy(x_tr, y_tr, train, **net, generator=generator, logger=logger)
     rows = evaluate_hierarchy(model, x_te, y_te, s["eval_points"])
     emb = []
     if embedding_points > 0:

@@ -19,7 +19,7 @@ from repgeom.isometry.geometry import (
 from repgeom.isometry.losses import isometric_loss
 from repgeom.isometry.models import IsometricMLP
 from repgeom.stats import subset_indices
-from repgeom.training import fit
+from repgeom.training import TrainSettings, train_model
 
 
 def to_unit_float(images: torch.Tensor) -> torch.Tensor:
@@ -59,7 +59,6 @@ def train_isometric(
     n_classes = int(y.max()) + 1
     model = IsometricMLP(in_dim=x.shape[1], hidden=hidden, depth=depth, n_classes=n_classes)
     model = model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     if logger:
         logger.info("training on %d images, beta=%g K=%g, %d epochs", len(x), beta, K, epochs)
 
@@ -67,17 +66,8 @@ def train_isometric(
         return isometric_loss(m, xb, yb, beta, K)
 
     steps = StepLosses(loss_fn)
-    history = fit(
-        model,
-        (x, y),
-        steps,
-        optimizer,
-        epochs=epochs,
-        batch_size=batch_size,
-        generator=generator,
-        logger=logger,
-        setting="isometry.lr",
-    )
+    settings = TrainSettings(epochs, batch_size, lr, setting="isometry.lr")
+    history = train_model(model, steps, (x, y), settings, generator=generator, logger=logger)
     return model.eval(), history, steps.tenths()
 
 
@@ -111,38 +101,23 @@ def run_isometric(
     data: dict,
     *,
     dataset: str,
-    beta: float,
-    K: float,
     seed: int,
-    epochs: int,
-    lr: float,
-    batch_size: int,
-    max_train: int,
-    hidden: int,
-    depth: int,
     eval_points: int,
     scatter_pairs: int,
     generator: torch.Generator,
     device: torch.device,
     logger: logging.Logger | None = None,
+    **train,
 ) -> tuple[IsometricMLP, list[dict], list[dict]]:
-    """Train and evaluate one model: (model, metric rows, distance-pair rows), the rows
-    tidy (stage, method, seed, metric, value + parameters). The metric rows hold the loss
-    of every epoch and of the first and last tenth of the steps (the ``training`` gate)."""
+    """Train (``train``: the settings of :func:`train_isometric`, beta, K, epochs, lr,
+    batch_size, max_train, hidden, depth) and evaluate one model: (model, metric rows,
+    distance-pair rows), the rows tidy (stage, method, seed, metric, value + parameters).
+    The metric rows hold the loss of every epoch and of the first and last tenth of the
+    steps (the ``training`` gate)."""
     model, history, loss_tenths = train_isometric(
-        data,
-        beta=beta,
-        K=K,
-        epochs=epochs,
-        lr=lr,
-        batch_size=batch_size,
-        max_train=max_train,
-        hidden=hidden,
-        depth=depth,
-        generator=generator,
-        device=device,
-        logger=logger,
+        data, generator=generator, device=device, logger=logger, **train
     )
+    beta, K = train["beta"], train["K"]
     metrics, pairs = evaluate_isometric(
         model, data, eval_points=eval_points, scatter_pairs=scatter_pairs, device=device
     )

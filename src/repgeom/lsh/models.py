@@ -4,7 +4,6 @@ fits one on the first C seen manifolds with repgeom.training.fit."""
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 from typing import Any
@@ -16,7 +15,7 @@ from torch import nn
 from repgeom.gate_inputs import StepLosses
 from repgeom.io import save_torch
 from repgeom.lsh.generators import to_float
-from repgeom.training import fit
+from repgeom.training import TrainRun, TrainSettings, train_model
 
 
 class Embedder(nn.Module):
@@ -104,41 +103,37 @@ def train_classifier(
     batch_size: int,
     lr: float,
     weight_decay: float,
-    init_seed: int,
-    generator: torch.Generator,
-    device: torch.device,
-    logger: logging.Logger | None = None,
+    run: TrainRun,
 ) -> tuple[Embedder, dict]:
     """Cross-entropy on the first ``n_classes`` seen manifolds for about ``steps`` steps
-    (whole epochs). Returns the model and a summary (epochs, final loss, mean loss over the
-    first and the last tenth of the steps, accuracy on its training samples at the end)."""
+    (whole epochs), from ``run``'s seed on its device. Returns the model and a summary
+    (epochs, final loss, mean loss over the first and the last tenth of the steps,
+    accuracy on its training samples at the end)."""
     available = int(data["y_train"].max()) + 1
     if not 1 < n_classes <= available:
         raise ValueError(f"n_classes must be in [2, {available}], got {n_classes}")
     keep = data["y_train"] < n_classes
-    x = to_float(data["x_train"][keep]).to(device)
-    y = data["y_train"][keep].to(device)
+    x = to_float(data["x_train"][keep]).to(run.device)
+    y = data["y_train"][keep].to(run.device)
     model = build_model(
-        data["kind"], x.shape[1:], n_classes, hidden, embed_dim, init_seed=init_seed
-    ).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        data["kind"], x.shape[1:], n_classes, hidden, embed_dim, init_seed=run.seed
+    ).to(run.device)
     epochs = max(1, round(steps / math.ceil(x.shape[0] / batch_size)))
+    settings = TrainSettings(
+        epochs,
+        batch_size,
+        lr,
+        setting="lsh.train.lr",
+        weight_decay=weight_decay,
+        log_every_epoch=False,
+    )
 
     def loss_fn(m, xb, yb):
         return F.cross_entropy(m(xb), yb)
 
     step_losses = StepLosses(loss_fn)
-    history = fit(
-        model,
-        (x, y),
-        step_losses,
-        optimizer,
-        epochs=epochs,
-        batch_size=batch_size,
-        generator=generator,
-        logger=logger,
-        log_every_epoch=False,
-        setting="lsh.train.lr",
+    history = train_model(
+        model, step_losses, (x, y), settings, generator=run.generator, logger=run.log
     )
     model.eval()
     with torch.no_grad():

@@ -4,7 +4,6 @@ map channels to (dx, dy) in pixels, trained with mean squared error on noisy lab
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
@@ -13,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from repgeom.io import save_torch
-from repgeom.training import fit
+from repgeom.training import TrainRun, TrainSettings, train_model
 
 ARCH_KEYS = ("in_channels", "size", "width", "hidden", "out_scale")
 
@@ -100,45 +99,33 @@ def train_regressor(
     batch_size: int,
     lr: float,
     weight_decay: float,
-    init_seed: int,
-    generator: torch.Generator,
-    device: torch.device,
-    logger: logging.Logger | None = None,
+    run: TrainRun,
 ) -> tuple[RegistrationCNN, list[dict]]:
     """MSE regression of ``labels`` [n, 2] from ``inputs`` [n, C, H, W] with Adam and a
-    cosine learning-rate decay to zero over ``epochs``. Returns the model (eval mode) and
-    the per-epoch history of repgeom.training.fit."""
+    cosine learning-rate decay to zero over ``epochs``, from ``run``'s seed on its
+    device. Returns the model (eval mode) and the per-epoch history of
+    repgeom.training.train_model (with each epoch's ``lr``)."""
     if inputs.shape[0] != labels.shape[0] or labels.shape[1:] != (2,):
         raise ValueError(
             f"labels must be [n, 2] for {inputs.shape[0]} inputs, got {tuple(labels.shape)}"
         )
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
-    model = build_model(init_seed=init_seed, **arch).to(device)
-    x, y = inputs.to(device), labels.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    model = build_model(init_seed=run.seed, **arch).to(run.device)
+    x, y = inputs.to(run.device), labels.to(run.device)
+    settings = TrainSettings(
+        epochs,
+        batch_size,
+        lr,
+        setting="registration.train.lr",
+        weight_decay=weight_decay,
+        schedule="cosine",
+    )
 
     def loss_fn(m, xb, yb):
         return F.mse_loss(m(xb), yb)
 
-    def step_schedule(epoch, history):
-        schedule.step()
-        return {"lr": optimizer.param_groups[0]["lr"]}
-
-    history = fit(
-        model,
-        (x, y),
-        loss_fn,
-        optimizer,
-        epochs=epochs,
-        batch_size=batch_size,
-        generator=generator,
-        logger=logger,
-        log_every_epoch=True,
-        on_epoch_end=step_schedule,
-        setting="registration.train.lr",
-    )
+    history = train_model(model, loss_fn, (x, y), settings, generator=run.generator, logger=run.log)
     return model.eval(), history
 
 

@@ -21,7 +21,7 @@ from repgeom.similarity.kernel import (
     relative_error,
     row_statistics,
 )
-from repgeom.training import Progress, fit, steps_per_epoch
+from repgeom.training import Progress, TrainSettings, steps_per_epoch, train_model
 
 
 def make_toy(n: int, frequency: float, generator: torch.Generator, distribution="uniform"):
@@ -56,34 +56,21 @@ def train_toy(
     model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
+    settings: TrainSettings,
     *,
-    epochs: int,
-    batch_size: int,
-    lr: float,
     generator: torch.Generator,
     logger: logging.Logger | None = None,
     progress: Progress | None = None,
 ) -> tuple[float, list[float]]:
-    """Adam on the L1 loss (the authors'); returns the final training L1 error and the
-    per-epoch mean training loss. ``progress``: one shared over several models, else one
-    for this model."""
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    """The L1 loss (the authors', with Adam in ``settings``); returns the final training
+    L1 error and the per-epoch mean training loss. ``progress``: one shared over several
+    models, else one for this model."""
 
     def loss_fn(m, xb, yb):
         return (m(xb).squeeze(1) - yb).abs().mean()
 
-    history = fit(
-        model,
-        (x, y),
-        loss_fn,
-        opt,
-        epochs=epochs,
-        batch_size=batch_size,
-        generator=generator,
-        logger=logger,
-        log_every_epoch=False,
-        setting="similarity.toy.lr",
-        progress=progress,
+    history = train_model(
+        model, loss_fn, (x, y), settings, generator=generator, logger=logger, progress=progress
     )
     model.eval()
     with torch.no_grad():
@@ -101,6 +88,28 @@ def toy_density(
     brute, hard = row_statistics(feats, thresholds)
     gap = relative_error(fast, brute)
     return {"density": fast, "hard": hard, "max_rel_gap": gap}
+
+
+def toy_metric_rows(
+    res: dict, *, l1: float, losses: list[float], frequency: float, seed: int
+) -> list[dict]:
+    """Tidy rows of one frequency's model: fit error, mean density (and / n), the
+    O(n p) vs brute-force gap, the loss tenths, and per threshold the hard-count fraction
+    (``res`` from :func:`toy_density`)."""
+    dens = res["density"].cpu().numpy()
+    n = dens.size
+    base = {"stage": "similarity", "method": "toy_mlp", "seed": seed, "frequency": float(frequency)}
+    rows = [
+        {**base, "metric": "train_l1", "value": l1},
+        {**base, "metric": "density_mean", "value": float(dens.mean())},
+        {**base, "metric": "density_fraction", "value": float(dens.mean() / n)},
+        {**base, "metric": "density_max_rel_gap", "value": res["max_rel_gap"]},
+        *loss_rows(losses, base),
+    ]
+    for t, counts in res["hard"].items():
+        frac = float(counts.float().mean().cpu()) / n
+        rows.append({**base, "threshold": t, "metric": "hard_fraction", "value": frac})
+    return rows
 
 
 def run_toy(
@@ -126,6 +135,9 @@ def run_toy(
     rows, samples = [], []
     per_model = epochs * steps_per_epoch(n, batch_size)
     progress = Progress(len(frequencies) * per_model, logger=logger)  # over every model
+    settings = TrainSettings(
+        epochs, batch_size, lr, setting="similarity.toy.lr", log_every_epoch=False
+    )
     for f in frequencies:
         # The same alphas and minibatch order for every frequency: a paired comparison.
         gen = torch.Generator().manual_seed(seed)
@@ -134,32 +146,14 @@ def run_toy(
         model = build_toy_mlp(hidden, depth).to(device)
         x, y = x.to(device), y.to(device)
         l1, losses = train_toy(
-            model,
-            x,
-            y,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            generator=gen,
-            logger=logger,
-            progress=progress,
+            model, x, y, settings, generator=gen, logger=logger, progress=progress
         )
         res = toy_density(model, x, thresholds)
         dens = res["density"].cpu().numpy()
         logger.info(
             "f=%g: L1 %.4f, mean N_S %.1f (gap %.2e)", f, l1, dens.mean(), res["max_rel_gap"]
         )
-        base = {"stage": "similarity", "method": "toy_mlp", "seed": seed, "frequency": float(f)}
-        rows += [
-            {**base, "metric": "train_l1", "value": l1},
-            {**base, "metric": "density_mean", "value": float(dens.mean())},
-            {**base, "metric": "density_fraction", "value": float(dens.mean() / n)},
-            {**base, "metric": "density_max_rel_gap", "value": res["max_rel_gap"]},
-            *loss_rows(losses, base),
-        ]
-        for t, counts in res["hard"].items():
-            frac = float(counts.float().mean().cpu()) / n
-            rows.append({**base, "threshold": t, "metric": "hard_fraction", "value": frac})
+        rows += toy_metric_rows(res, l1=l1, losses=losses, frequency=f, seed=seed)
         samples.append(
             pd.DataFrame(
                 {"seed": seed, "frequency": float(f), "alpha": alpha.numpy(), "density": dens}
