@@ -6,8 +6,8 @@ from repgeom.isometry.models import load_model
 from repgeom.metrics import write_metrics
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    inp, out = snakemake.input, snakemake.output  # noqa: F821
+with rule_run(snakemake) as run:
+    inp, out = snakemake.input, snakemake.output
     model, meta = load_model(inp.model, run.device)
     data = load_dataset(inp.data, run.device)
     run.extra["model_meta"] = meta

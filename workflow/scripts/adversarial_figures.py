@@ -4,7 +4,7 @@ from repgeom.figures.adversarial import robustness_curves
 from repgeom.metrics import read_metrics
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    metrics = read_metrics(snakemake.input.metrics)  # noqa: F821
-    for dataset, path in zip(run.params["datasets"], snakemake.output.figures, strict=True):  # noqa: F821
+with rule_run(snakemake) as run:
+    metrics = read_metrics(snakemake.input.metrics)
+    for dataset, path in zip(run.params["datasets"], snakemake.output.figures, strict=True):
         robustness_curves(metrics, dataset, path)

@@ -5,11 +5,11 @@ also in the log)."""
 from repgeom.adversarial.summary import summarize_stage
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    out = snakemake.output  # noqa: F821
+with rule_run(snakemake) as run:
+    out = snakemake.output
     run.extra["summary"] = summarize_stage(
-        list(snakemake.input.metrics),  # noqa: F821
-        isometry_files=list(snakemake.input.isometry),  # noqa: F821
+        list(snakemake.input.metrics),
+        isometry_files=list(snakemake.input.isometry),
         metrics_out=out.metrics,
         checks_out=out.checks,
         claims_out=out.claims,

@@ -4,8 +4,8 @@
 from repgeom.claims import read_claims, write_claims
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    inp, out = snakemake.input, snakemake.output  # noqa: F821
+with rule_run(snakemake) as run:
+    inp, out = snakemake.input, snakemake.output
     claims = read_claims([inp.toy, inp.ssl, inp.graph])
     table = write_claims(claims.to_dict("records"), out.claims)
     run.log.info("%d claims: %s", len(table), sorted(set(table["claim_id"])))

@@ -6,8 +6,8 @@ from repgeom.eigenmaps.evaluate import ssl_claims
 from repgeom.metrics import read_metrics, write_metrics
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    p, inp, out = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
+with rule_run(snakemake) as run:
+    p, inp, out = snakemake.params, snakemake.input, snakemake.output
     tables = [*inp.eval, *inp.random_init, *inp.pretrain]
     metrics = write_metrics(read_metrics(tables), out.metrics)
     claims = ssl_claims(

@@ -12,12 +12,12 @@ from repgeom.eigenmaps.models import load_model
 from repgeom.metrics import write_metrics
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
+with rule_run(snakemake) as run:
     p, w, inp, out = (
-        snakemake.params,  # noqa: F821
-        snakemake.wildcards,  # noqa: F821
-        snakemake.input,  # noqa: F821
-        snakemake.output,  # noqa: F821
+        snakemake.params,
+        snakemake.wildcards,
+        snakemake.input,
+        snakemake.output,
     )
     data = load_dataset(inp.data, run.device)
     if p.max_train:

@@ -4,8 +4,8 @@
 from repgeom.figures.eigenmaps import draw_all
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    p, inp, out = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
+with rule_run(snakemake) as run:
+    p, inp, out = snakemake.params, snakemake.input, snakemake.output
     draw_all(
         inp.metrics,
         {k: out[k] for k in ("retrieval", "probe", "pretrain_spectrum")},

@@ -7,8 +7,8 @@ from repgeom.eigenmaps.graph import graph_claims
 from repgeom.metrics import read_metrics, write_metrics
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    p, inp, out = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
+with rule_run(snakemake) as run:
+    p, inp, out = snakemake.params, snakemake.input, snakemake.output
     metrics = write_metrics(read_metrics(list(inp.metrics)), out.metrics)
     claims = graph_claims(
         metrics,

@@ -5,8 +5,8 @@ from repgeom.figures.eigenmaps_spectral import plot_graph_embeddings
 from repgeom.metrics import read_metrics
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    inp, out = snakemake.input, snakemake.output  # noqa: F821
+with rule_run(snakemake) as run:
+    inp, out = snakemake.input, snakemake.output
     plot_graph_embeddings(
         read_metrics(inp.embeddings), read_metrics(list(inp.metrics)), out.embeddings
     )

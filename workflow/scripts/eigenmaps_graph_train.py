@@ -6,8 +6,8 @@ from repgeom.metrics import write_metrics
 from repgeom.smk import rule_run
 from repgeom.training import Progress
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    p, out = snakemake.params, snakemake.output  # noqa: F821
+with rule_run(snakemake) as run:
+    p, out = snakemake.params, snakemake.output
     metrics, embeddings = [], []
     progress = Progress(len(p.graphs) * p.steps, logger=run.log)  # over every graph
     for name in p.graphs:

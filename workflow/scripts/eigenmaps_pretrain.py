@@ -9,9 +9,9 @@ from repgeom.eigenmaps.ssl import pretrain
 from repgeom.metrics import write_metrics
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    p, w, out = snakemake.params, snakemake.wildcards, snakemake.output  # noqa: F821
-    data = load_dataset(snakemake.input.data, run.device)  # noqa: F821
+with rule_run(snakemake) as run:
+    p, w, out = snakemake.params, snakemake.wildcards, snakemake.output
+    data = load_dataset(snakemake.input.data, run.device)
     images = data["train_images"]
     if p.max_train:
         images = images[: p.max_train]

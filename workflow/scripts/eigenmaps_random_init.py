@@ -8,9 +8,9 @@ from repgeom.eigenmaps.models import initial_model
 from repgeom.metrics import write_metrics
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    p, out = snakemake.params, snakemake.output  # noqa: F821
-    data = load_dataset(snakemake.input.data, run.device)  # noqa: F821
+with rule_run(snakemake) as run:
+    p, out = snakemake.params, snakemake.output
+    data = load_dataset(snakemake.input.data, run.device)
     if p.max_train:  # the training images the methods pretrain and are probed on
         data["train_images"] = data["train_images"][: p.max_train]
         data["train_labels"] = data["train_labels"][: p.max_train]

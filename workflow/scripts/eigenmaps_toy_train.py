@@ -5,8 +5,8 @@ from repgeom.eigenmaps.toy import run_circle
 from repgeom.metrics import write_metrics
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    p, out = snakemake.params, snakemake.output  # noqa: F821
+with rule_run(snakemake) as run:
+    p, out = snakemake.params, snakemake.output
     metrics, functions = run_circle(
         seed=run.seed,
         n_outputs=p.n_outputs,

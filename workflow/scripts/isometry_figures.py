@@ -4,8 +4,8 @@ from repgeom.figures.isometry import plot_distances, plot_geometry, plot_hierarc
 from repgeom.metrics import read_metrics
 from repgeom.smk import rule_run
 
-with rule_run(snakemake):  # noqa: F821 (injected by Snakemake)
-    inp, out = snakemake.input, snakemake.output  # noqa: F821
+with rule_run(snakemake):
+    inp, out = snakemake.input, snakemake.output
     plot_geometry(read_metrics(inp.metrics), out.geometry)
     plot_distances(read_metrics(inp.pairs), out.distances)
     plot_hierarchy(read_metrics(inp.hierarchy), read_metrics(inp.embedding), out.hierarchy)

@@ -5,10 +5,10 @@ from repgeom.isometry.hierarchy import run_hierarchy_task
 from repgeom.metrics import write_metrics
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    task = snakemake.wildcards.task  # noqa: F821
+with rule_run(snakemake) as run:
+    task = snakemake.wildcards.task
     s = run.params["settings"]
-    data = load_dataset(snakemake.input.data) if task == "mnist" else None  # noqa: F821
+    data = load_dataset(snakemake.input.data) if task == "mnist" else None
     rows, history, emb = run_hierarchy_task(
         task,
         settings=s,
@@ -21,5 +21,5 @@ with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
     base = {"stage": "isometry", "method": "hierarchical_mlp", "seed": run.seed, "task": task}
     base |= {"beta": s["beta"], "K": s["K"]}
     rows += [{"metric": "train_loss", "value": h["loss"], "epoch": h["epoch"]} for h in history]
-    write_metrics([{**base, **r} for r in rows], snakemake.output.metrics)  # noqa: F821
-    write_metrics([{**base, **r} for r in emb], snakemake.output.embedding)  # noqa: F821
+    write_metrics([{**base, **r} for r in rows], snakemake.output.metrics)
+    write_metrics([{**base, **r} for r in emb], snakemake.output.embedding)

@@ -5,9 +5,9 @@ from repgeom.isometry.summary import isometry_claims
 from repgeom.metrics import read_metrics, write_metrics
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
+with rule_run(snakemake) as run:
     p = run.params
-    inp, out = snakemake.input, snakemake.output  # noqa: F821
+    inp, out = snakemake.input, snakemake.output
     metrics = write_metrics(read_metrics(list(inp.metrics)), out.metrics)
     write_metrics(read_metrics(list(inp.pairs)), out.pairs)
     write_metrics(read_metrics(list(inp.hierarchy)), out.hierarchy)

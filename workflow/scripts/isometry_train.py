@@ -6,12 +6,12 @@ from repgeom.isometry.train import run_isometric
 from repgeom.metrics import write_metrics
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
+with rule_run(snakemake) as run:
     p = run.params
-    dataset = snakemake.wildcards.dataset  # noqa: F821
-    out = snakemake.output  # noqa: F821
+    dataset = snakemake.wildcards.dataset
+    out = snakemake.output
     model, rows, pairs = run_isometric(
-        load_dataset(snakemake.input.data),  # noqa: F821
+        load_dataset(snakemake.input.data),
         dataset=dataset,
         seed=run.seed,
         generator=run.generator,

@@ -3,10 +3,10 @@
 from repgeom.lsh.generators import make_dataset, save_dataset
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    p = snakemake.params  # noqa: F821
+with rule_run(snakemake) as run:
+    p = snakemake.params
     data = make_dataset(
-        snakemake.wildcards.gen,  # noqa: F821
+        snakemake.wildcards.gen,
         run.seed,
         n_classes=p.n_classes,
         samples_per_class=p.samples_per_class,
@@ -19,4 +19,4 @@ with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
     )
     run.extra["shapes"] = {k: list(v.shape) for k, v in data.items() if hasattr(v, "shape")}
     run.log.info("generated %s", run.extra["shapes"])
-    save_dataset(snakemake.output.data, data)  # noqa: F821
+    save_dataset(snakemake.output.data, data)

@@ -3,8 +3,8 @@
 from repgeom.figures.lsh import draw_all
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    inp, out = snakemake.input, snakemake.output  # noqa: F821
+with rule_run(snakemake) as run:
+    inp, out = snakemake.input, snakemake.output
     draw_all(
         inp.metrics,
         inp.get("projection"),

@@ -6,10 +6,10 @@ from repgeom.metrics import write_metrics
 from repgeom.smk import rule_run
 from repgeom.training import training_args
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    p, w, out = snakemake.params, snakemake.wildcards, snakemake.output  # noqa: F821
+with rule_run(snakemake) as run:
+    p, w, out = snakemake.params, snakemake.wildcards, snakemake.output
     n_classes = int(w.C)
-    data = load_dataset(snakemake.input.data)  # noqa: F821
+    data = load_dataset(snakemake.input.data)
     model, summary = train_classifier(
         data, n_classes, hidden=p.hidden, embed_dim=p.embed_dim, **training_args(run)
     )

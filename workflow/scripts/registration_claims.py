@@ -6,8 +6,8 @@ from repgeom.metrics import read_metrics, write_metrics
 from repgeom.registration.evaluate import r1_claims
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    p, inp, out = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
+with rule_run(snakemake) as run:
+    p, inp, out = snakemake.params, snakemake.input, snakemake.output
     metrics = write_metrics(read_metrics(list(inp.metrics)), out.metrics)
     claims = r1_claims(metrics, max_ratio=p.r1_max_ratio, gates=dict(p.gates), scale=dict(p.scale))
     table = write_claims(claims, out.claims)

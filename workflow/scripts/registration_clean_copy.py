@@ -7,8 +7,8 @@ from repgeom.io import save_torch
 from repgeom.metrics import read_metrics, write_metrics
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    p, inp, out = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
+with rule_run(snakemake) as run:
+    p, inp, out = snakemake.params, snakemake.input, snakemake.output
     ckpt = torch.load(inp.model, map_location="cpu", weights_only=True)
     ckpt["meta"] = {**ckpt.get("meta", {}), "noise": p.noise, "copied_from": str(inp.model)}
     save_torch(out.model, ckpt)

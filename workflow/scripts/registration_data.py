@@ -5,8 +5,8 @@ from repgeom.io import save_torch
 from repgeom.registration.scenes import make_dataset
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    p, out = snakemake.params, snakemake.output  # noqa: F821
+with rule_run(snakemake) as run:
+    p, out = snakemake.params, snakemake.output
     data = make_dataset(run.seed, p.n_train_scenes, p.n_test_scenes, **dict(p.generator))
     run.extra["shapes"] = {s: list(data[s]["inputs"].shape) for s in ("train", "test")}
     run.log.info("generated %s", run.extra["shapes"])

@@ -3,6 +3,6 @@
 from repgeom.figures.registration import draw_all
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
+with rule_run(snakemake) as run:
+    inp, out, p = snakemake.input, snakemake.output, snakemake.params
     draw_all(inp.metrics, inp.samples, dict(out.items()), figure_taus=p.figure_taus)

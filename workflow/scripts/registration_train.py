@@ -12,10 +12,10 @@ from repgeom.registration.scenes import noisy_labels
 from repgeom.smk import rule_run
 from repgeom.training import training_args
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    p, w, out = snakemake.params, snakemake.wildcards, snakemake.output  # noqa: F821
+with rule_run(snakemake) as run:
+    p, w, out = snakemake.params, snakemake.wildcards, snakemake.output
     sigma = float(w.sigma)
-    data = torch.load(snakemake.input.data, weights_only=True)  # noqa: F821
+    data = torch.load(snakemake.input.data, weights_only=True)
     train, test = data["train"], data["test"]
     labels = noisy_labels(train["true"], train["building"], sigma, w.noise, run.seed)
     arch = {**dict(p.model), "in_channels": train["inputs"].shape[1]}

@@ -12,8 +12,8 @@ from repgeom.io import atomic_path, write_text
 from repgeom.scorecard import replace_block, results_markdown
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
+with rule_run(snakemake) as run:
+    inp, out, p = snakemake.input, snakemake.output, snakemake.params
     figure_dir = Path(p.figure_dir)
     figure_dir.mkdir(parents=True, exist_ok=True)
     copies = []

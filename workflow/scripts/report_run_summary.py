@@ -7,8 +7,8 @@ from repgeom.report_html import provenance_overview, table_html
 from repgeom.scorecard import provenance_summary, read_benchmarks, stage_times
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    out, p = snakemake.output, snakemake.params  # noqa: F821
+with rule_run(snakemake) as run:
+    out, p = snakemake.output, snakemake.params
     times = stage_times(read_benchmarks(p.benchmarks, p.root), list(p.stages))
     write_csv(out.times, times)
     write_text(out.times_html, table_html(times))

@@ -7,8 +7,8 @@ from repgeom.report_html import scorecard_html
 from repgeom.scorecard import build_scorecard, missing_cases, scorecard_markdown, verdict_counts
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
+with rule_run(snakemake) as run:
+    inp, out, p = snakemake.input, snakemake.output, snakemake.params
     card = build_scorecard(dict(zip(p.stages, inp.claims, strict=True)), p.expected)
     write_csv(out.csv, card)
     write_text(out.md, scorecard_markdown(card))

@@ -7,8 +7,8 @@ from repgeom.metrics import read_metrics, write_metrics
 from repgeom.similarity.claims import similarity_claims
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    p, inp, out = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
+with rule_run(snakemake) as run:
+    p, inp, out = snakemake.params, snakemake.input, snakemake.output
     metrics = write_metrics(read_metrics([*inp.toy, *inp.enforce, *inp.registration]), out.metrics)
     claims = similarity_claims(
         metrics,

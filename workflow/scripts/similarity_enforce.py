@@ -7,9 +7,9 @@ from repgeom.metrics import write_metrics
 from repgeom.similarity.enforce import run_enforce
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    p, out = snakemake.params, snakemake.output  # noqa: F821
-    mnist = load_dataset(snakemake.input.data, device="cpu")  # noqa: F821
+with rule_run(snakemake) as run:
+    p, out = snakemake.params, snakemake.output
+    mnist = load_dataset(snakemake.input.data, device="cpu")
     curves, metrics = run_enforce(
         mnist,
         variants=p.variants,

@@ -4,8 +4,8 @@ results/figures/similarity_*.png."""
 from repgeom.figures.similarity import draw_all
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    inp, out = snakemake.input, snakemake.output  # noqa: F821
+with rule_run(snakemake) as run:
+    inp, out = snakemake.input, snakemake.output
     names = ("toy_density", "density_hist", "retrieval", "denoising", "training")
     draw_all(
         {
@@ -18,5 +18,5 @@ with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
             "curves": list(inp.curves),
         },
         {name: out[name] for name in names},
-        target_accuracy=snakemake.params.target_accuracy,  # noqa: F821
+        target_accuracy=snakemake.params.target_accuracy,
     )

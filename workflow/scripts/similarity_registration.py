@@ -9,8 +9,8 @@ from repgeom.registration.models import load_checkpoint, load_model
 from repgeom.similarity.on_registration import analyze, tidy_bins, tidy_summary
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    p, w, inp, out = snakemake.params, snakemake.wildcards, snakemake.input, snakemake.output  # noqa: F821
+with rule_run(snakemake) as run:
+    p, w, inp, out = snakemake.params, snakemake.wildcards, snakemake.input, snakemake.output
     data = torch.load(inp.data, map_location="cpu", weights_only=True)
     labels = load_checkpoint(inp.model)["train_labels"]
     model = load_model(inp.model, run.device)

@@ -6,8 +6,8 @@ from repgeom.metrics import write_metrics
 from repgeom.similarity.toy import run_toy
 from repgeom.smk import rule_run
 
-with rule_run(snakemake) as run:  # noqa: F821 (injected by Snakemake)
-    p, out = snakemake.params, snakemake.output  # noqa: F821
+with rule_run(snakemake) as run:
+    p, out = snakemake.params, snakemake.output
     metrics, samples = run_toy(
         frequencies=p.frequencies,
         n=p.n,
