@@ -280,26 +280,25 @@ def retrieve(model, feats, idx, train, test, n_queries, top_k, chunk_size, seed,
     return pd.DataFrame(rows), images
 
 
-def tidy_summary(summary: dict, *, seed: int, noise: str, sigma: float) -> pd.DataFrame:
-    base = {
+def _row_keys(*, seed: int, noise: str, sigma: float) -> dict:
+    """The keys every row of this analysis carries."""
+    return {
         "stage": "similarity",
         "method": "registration_cnn",
         "seed": seed,
         "noise": noise,
         "sigma": sigma,
     }
+
+
+def tidy_summary(summary: dict, *, seed: int, noise: str, sigma: float) -> pd.DataFrame:
+    base = _row_keys(seed=seed, noise=noise, sigma=sigma)
     return pd.DataFrame([{**base, "metric": k, "value": float(v)} for k, v in summary.items()])
 
 
 def tidy_bins(bins: pd.DataFrame, *, seed: int, noise: str, sigma: float) -> pd.DataFrame:
     """Long table of the density bins (one row per bin and quantity), for the figures."""
-    base = {
-        "stage": "similarity",
-        "method": "registration_cnn",
-        "seed": seed,
-        "noise": noise,
-        "sigma": sigma,
-    }
+    base = _row_keys(seed=seed, noise=noise, sigma=sigma)
     rows = []
     for _, b in bins.iterrows():
         for q in ("error_rms", "measured_ratio", "predicted_ratio", "inv_sqrt_density"):
