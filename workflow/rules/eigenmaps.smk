@@ -20,7 +20,7 @@ SSL_LOSS = {
     "neuralef": {"alpha": SSL["alpha"], "t": SSL["t"], "stop_grad": SSL["stop_grad"]},
     "barlow": {"lambd": SSL["barlow_lambda"]},
     "simclr": {"temperature": SSL["simclr_temperature"]},
-    "spectral": {},
+    "spectral": {"t": SSL["t"]},
 }
 SSL_MODEL = {
     "arch": SSL["arch"],
