@@ -130,7 +130,7 @@ def test_cifar10_read_from_the_official_layout(paper_shape):
     assert data["classes"] == list(CLASSES)
     assert data["train_labels"].bincount().tolist() == [5 * PER_CLASS] * 10
     prov = json.loads((workdir / "results/data/cifar10.provenance.json").read_text())
-    assert prov["source"] == "mirror" and prov["fetch"]["mirror"] == str(fixture_mirror)
+    assert prov["data"]["source"] == "mirror" and prov["fetch"]["mirror"] == str(fixture_mirror)
     (archive,) = prov["data"]["files"]
     assert archive["name"] == "cifar-10-python.tar.gz" and archive["official"] is False
 
@@ -193,7 +193,7 @@ def test_paper_scale_code_paths_ran(paper_shape):
         assert sorted(attacked["beta"].unique()) == sorted(settings["betas"])
     # The 1000-class LSH point, both generators.
     lsh = pd.read_csv(res / "lsh/metrics.csv")
-    assert {5, 1000} <= set(lsh["n_classes"].dropna().astype(int))
+    assert {5, 1000} <= set(lsh["C"].dropna().astype(int))
     # Similarity on both label-noise modes and both sigmas, every training sample.
     sim = pd.read_csv(res / "similarity/claims.csv")
     s2 = sim[sim["claim_id"] == "S2"]
@@ -207,7 +207,8 @@ def test_paper_scale_code_paths_ran(paper_shape):
 @pytest.mark.slow
 def test_gpu_profile_limits_the_gpu_and_the_run_is_complete(paper_shape):
     workdir, output, fixture_mirror = paper_shape
-    assert re.search(r"Provided resources: .*\bgpu=1\b", output)
+    # Snakemake 9 prints the limit as gpu=Resource("gpu", 1)
+    assert re.search(r"Provided resources: .*\bgpu=(1\b|Resource\(\"gpu\", 1\))", output)
     again = run_snakemake(
         workdir, "-n", "--profile", GPU_PROFILE, "--cores", "2",
         "--configfile", PAPER, SHAPE, mirror=fixture_mirror,
