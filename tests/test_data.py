@@ -12,6 +12,7 @@ import io
 import json
 import pickle
 import struct
+import sys
 import tarfile
 import threading
 import urllib.error
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cifar_fixture import CLASSES, py2_pickle
 from conftest import find_mirror
 
 from repgeom.data import DATASETS, DataError, fetch, load_dataset, prepare_dataset
@@ -62,64 +64,6 @@ def write_idx_mirror(root: Path, folder: str = "mnist", gz: bool = True, n=(20, 
         else:
             (d / stem).write_bytes(payload)
     return {"train_images": trx, "train_labels": try_, "test_images": tex, "test_labels": tey}
-
-
-def _py2_str(b: bytes) -> bytes:
-    if len(b) < 256:
-        return b"U" + bytes([len(b)]) + b
-    return b"T" + struct.pack("<i", len(b)) + b
-
-
-def _py2_int(i: int) -> bytes:
-    if 0 <= i < 256:
-        return b"K" + bytes([i])
-    if 0 <= i < 65536:
-        return b"M" + struct.pack("<H", i)
-    return b"J" + struct.pack("<i", i)
-
-
-def _py2_obj(obj) -> bytes:
-    """Protocol-2 pickle opcodes as Python 2's cPickle wrote the official CIFAR batches
-    (str values as BINSTRING, numpy.core module paths), without memo opcodes."""
-    if isinstance(obj, bytes):
-        return _py2_str(obj)
-    if isinstance(obj, bool):
-        return b"\x88" if obj else b"\x89"
-    if isinstance(obj, int):
-        return _py2_int(obj)
-    if obj is None:
-        return b"N"
-    if isinstance(obj, list):
-        return b"](" + b"".join(_py2_obj(x) for x in obj) + b"e"
-    if isinstance(obj, tuple):
-        return b"(" + b"".join(_py2_obj(x) for x in obj) + b"t"
-    if isinstance(obj, dict):
-        return b"}(" + b"".join(_py2_obj(k) + _py2_obj(v) for k, v in obj.items()) + b"u"
-    if isinstance(obj, np.ndarray):
-        assert obj.dtype == np.uint8
-        dtype = (
-            b"cnumpy\ndtype\n" + _py2_str(b"u1") + b"K\x00K\x01\x87R"
-            b"(K\x03" + _py2_str(b"|") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
-        )
-        return (
-            b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n"
-            + b"K\x00\x85"
-            + _py2_str(b"b")
-            + b"\x87R(K\x01"
-            + _py2_obj(tuple(obj.shape))
-            + dtype
-            + b"\x89"
-            + _py2_str(obj.tobytes())
-            + b"tb"
-        )
-    raise TypeError(type(obj))
-
-
-def py2_pickle(obj) -> bytes:
-    return b"\x80\x02" + _py2_obj(obj) + b"."
-
-
-CLASSES = DATASETS["cifar10"].classes
 
 
 def cifar_batch(n: int, first_label: int) -> tuple[bytes, np.ndarray]:
@@ -584,3 +528,17 @@ def test_cifar_pickle_cannot_run_code(tmp_path):
 
     with pytest.raises(DataError, match="refusing to load global builtins.print"):
         cifar_mod.parse_batch(pickle.dumps({b"data": Evil()}), "evil_batch")
+
+
+def test_cifar_reader_needs_no_private_numpy_module(tmp_path, monkeypatch):
+    # numpy 1.x has no numpy._core (numpy 2 renamed numpy.core to it): the reader must not
+    # import either by name. Pickles naming both paths still load.
+    rows = np.arange(2 * 3072, dtype=np.int64).astype(np.uint8).reshape(2, 3072)
+    new_paths = pickle.dumps({b"data": rows, b"labels": [3, 4]}, protocol=5)
+    old_paths, labels = cifar_batch(3, 1)
+    monkeypatch.setitem(sys.modules, "numpy._core", None)
+    monkeypatch.setitem(sys.modules, "numpy.core", None)
+    x, y = cifar_mod.parse_batch(new_paths, "new")
+    assert x.shape == (2, 3, 32, 32) and (x.reshape(2, -1) == rows).all()
+    x, y = cifar_mod.parse_batch(old_paths, "old")
+    assert y.tolist() == labels.tolist() and x.shape == (3, 3, 32, 32)

@@ -131,8 +131,27 @@ def test_simclr_loss_limits():
 def test_spectral_contrastive_loss_closed_form():
     z1 = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
     z2 = torch.tensor([[1.0, 1.0], [1.0, 1.0]])
-    # positives: (1 + 2) / 2 = 1.5; negatives: (z1_0.z2_1)^2 = 1, (z1_1.z2_0)^2 = 4 -> 5/2
-    assert spectral_contrastive_loss(z1, z2).item() == pytest.approx(-2 * 1.5 + 2.5)
+    # Rows rescaled to norm sqrt(t) = 2: z1 -> [[2, 0], [0, 2]], z2 -> sqrt(2) [[1, 1], [1, 1]].
+    # positives: both 2 sqrt(2); negatives: (z1_0.z2_1)^2 = (z1_1.z2_0)^2 = 8 -> 16 / 2
+    assert spectral_contrastive_loss(z1, z2, t=4.0).item() == pytest.approx(
+        -2 * 2 * math.sqrt(2) + 8
+    )
+
+
+def test_spectral_contrastive_loss_is_blind_to_output_scale():
+    # As Deng et al.'s baseline: codes at norm sqrt(t), so a network whose raw outputs are
+    # large at init (a ResNet-18 with a 2048-wide projector) starts at a loss of order t^2,
+    # not of order |z|^4 (9584 in a CPU run on CIFAR-shaped data, which then diverged).
+    z1, z2 = torch.randn(16, 32, generator=gen(0)), torch.randn(16, 32, generator=gen(1))
+    t = 10.0
+    small = spectral_contrastive_loss(z1, z2, t)
+    for scale in (1e-3, 30.0, 1e3):
+        assert spectral_contrastive_loss(scale * z1, scale * z2, t).item() == pytest.approx(
+            small.item(), rel=1e-4
+        )
+    assert -2 * t <= small.item() <= t**2
+    with pytest.raises(ValueError, match="t must be > 0"):
+        spectral_contrastive_loss(z1, z2, 0.0)
 
 
 def test_ssl_loss_dispatch_and_errors():

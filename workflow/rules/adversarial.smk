@@ -27,8 +27,8 @@ rule adversarial_eval:
         ENV
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=config["resources"]["adversarial_eval"]["mem_mb"],
+        runtime=config["resources"]["adversarial_eval"]["runtime"],
         gpu=GPUS,
     params:
         eps=adversarial_eps(),

@@ -19,7 +19,7 @@ rule prepare_dataset:
     conda:
         ENV
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=config["resources"]["prepare_dataset"]["mem_mb"],
+        runtime=config["resources"]["prepare_dataset"]["runtime"],
     script:
         "../scripts/prepare_dataset.py"

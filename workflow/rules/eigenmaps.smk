@@ -20,7 +20,7 @@ SSL_LOSS = {
     "neuralef": {"alpha": SSL["alpha"], "t": SSL["t"], "stop_grad": SSL["stop_grad"]},
     "barlow": {"lambd": SSL["barlow_lambda"]},
     "simclr": {"temperature": SSL["simclr_temperature"]},
-    "spectral": {},
+    "spectral": {"t": SSL["t"]},
 }
 SSL_MODEL = {
     "arch": SSL["arch"],
@@ -60,8 +60,8 @@ rule eigenmaps_pretrain:
         ENV
     threads: 1
     resources:
-        mem_mb=3000,
-        runtime=30,
+        mem_mb=config["resources"]["eigenmaps_pretrain"]["mem_mb"],
+        runtime=config["resources"]["eigenmaps_pretrain"]["runtime"],
         gpu=GPUS,
     params:
         model=SSL_MODEL,
@@ -96,8 +96,8 @@ rule eigenmaps_eval:
         ENV
     threads: 1
     resources:
-        mem_mb=3000,
-        runtime=20,
+        mem_mb=config["resources"]["eigenmaps_eval"]["mem_mb"],
+        runtime=config["resources"]["eigenmaps_eval"]["runtime"],
         gpu=GPUS,
     params:
         **SSL["eval"],
@@ -129,8 +129,8 @@ rule eigenmaps_random_init:
         ENV
     threads: 1
     resources:
-        mem_mb=3000,
-        runtime=10,
+        mem_mb=config["resources"]["eigenmaps_random_init"]["mem_mb"],
+        runtime=config["resources"]["eigenmaps_random_init"]["runtime"],
         gpu=GPUS,
     params:
         model=SSL_MODEL,

@@ -35,8 +35,8 @@ rule eigenmaps_toy_train:
         ENV
     threads: 1
     resources:
-        mem_mb=1500,
-        runtime=10,
+        mem_mb=config["resources"]["eigenmaps_toy_train"]["mem_mb"],
+        runtime=config["resources"]["eigenmaps_toy_train"]["runtime"],
         gpu=GPUS,
     params:
         n_outputs=SPEC_TOY["n_outputs"],
@@ -71,8 +71,8 @@ rule eigenmaps_graph_train:
         ENV
     threads: 1
     resources:
-        mem_mb=1500,
-        runtime=10,
+        mem_mb=config["resources"]["eigenmaps_graph_train"]["mem_mb"],
+        runtime=config["resources"]["eigenmaps_graph_train"]["runtime"],
         gpu=GPUS,
     params:
         graphs=SPEC_GRAPH["graphs"],

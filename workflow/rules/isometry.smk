@@ -28,8 +28,8 @@ rule isometry_train:
         ENV
     threads: 1
     resources:
-        mem_mb=3000,
-        runtime=30,
+        mem_mb=config["resources"]["isometry_train"]["mem_mb"],
+        runtime=config["resources"]["isometry_train"]["runtime"],
         gpu=GPUS,
     params:
         beta=lambda wc: float(wc.beta),
@@ -66,8 +66,8 @@ rule isometry_hierarchy:
         ENV
     threads: 1
     resources:
-        mem_mb=3000,
-        runtime=30,
+        mem_mb=config["resources"]["isometry_hierarchy"]["mem_mb"],
+        runtime=config["resources"]["isometry_hierarchy"]["runtime"],
         gpu=GPUS,
     params:
         settings=lambda wc: dict(ISO["hierarchy"][wc.task]),

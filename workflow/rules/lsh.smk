@@ -38,8 +38,8 @@ rule lsh_data:
         ENV
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=config["resources"]["lsh_data"]["mem_mb"],
+        runtime=config["resources"]["lsh_data"]["runtime"],
     params:
         n_classes=max(LSH_C),
         samples_per_class=LSH["samples_per_class"],
@@ -70,8 +70,8 @@ rule lsh_train:
         ENV
     threads: 1
     resources:
-        mem_mb=3000,
-        runtime=30,
+        mem_mb=config["resources"]["lsh_train"]["mem_mb"],
+        runtime=config["resources"]["lsh_train"]["runtime"],
         gpu=GPUS,
     params:
         hidden=lambda w: LSH["model"][w.gen]["hidden"],
@@ -104,8 +104,8 @@ rule lsh_eval:
         ENV
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=config["resources"]["lsh_eval"]["mem_mb"],
+        runtime=config["resources"]["lsh_eval"]["runtime"],
         gpu=GPUS,
     params:
         hidden=lambda w: LSH["model"][w.gen]["hidden"],

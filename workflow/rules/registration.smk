@@ -36,8 +36,8 @@ rule registration_data:
         ENV
     threads: 1
     resources:
-        mem_mb=3000,
-        runtime=10,
+        mem_mb=config["resources"]["registration_data"]["mem_mb"],
+        runtime=config["resources"]["registration_data"]["runtime"],
     params:
         n_train_scenes=REG["n_train_scenes"],
         n_test_scenes=REG["n_test_scenes"],
@@ -64,8 +64,8 @@ rule registration_train:
         ENV
     threads: 1
     resources:
-        mem_mb=3000,
-        runtime=30,
+        mem_mb=config["resources"]["registration_train"]["mem_mb"],
+        runtime=config["resources"]["registration_train"]["runtime"],
         gpu=GPUS,
     params:
         model=REG["model"],

@@ -60,8 +60,8 @@ rule similarity_toy:
         ENV
     threads: 1
     resources:
-        mem_mb=3000,
-        runtime=20,
+        mem_mb=config["resources"]["similarity_toy"]["mem_mb"],
+        runtime=config["resources"]["similarity_toy"]["runtime"],
         gpu=GPUS,
     params:
         frequencies=SIM_TOY["frequencies"],
@@ -96,8 +96,8 @@ rule similarity_enforce:
         ENV
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=config["resources"]["similarity_enforce"]["mem_mb"],
+        runtime=config["resources"]["similarity_enforce"]["runtime"],
         gpu=GPUS,
     params:
         variants=SIM_ENF["variants"],
@@ -134,8 +134,8 @@ rule similarity_registration:
         ENV
     threads: 1
     resources:
-        mem_mb=6000,
-        runtime=30,
+        mem_mb=config["resources"]["similarity_registration"]["mem_mb"],
+        runtime=config["resources"]["similarity_registration"]["runtime"],
         gpu=GPUS,
     params:
         max_samples=SIM_REG["max_samples"],

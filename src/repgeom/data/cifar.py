@@ -22,20 +22,25 @@ PIXELS = 3 * 32 * 32
 
 def _allowed_globals() -> dict[tuple[str, str], object]:
     """The only globals a CIFAR batch pickle may reference: numpy array reconstruction
-    (old and new module paths) and the bytes helper Python 3 uses at protocol < 3."""
+    (old and new module paths) and the bytes helper Python 3 uses at protocol < 3.
+
+    numpy's own pickles name the functions; they are taken from what numpy's public
+    ``__reduce__`` hands to pickle, never imported from ``numpy.core`` / ``numpy._core``
+    (private, renamed in numpy 2), so the reader works on numpy 1 and 2 alike."""
     import codecs
 
-    from numpy._core import multiarray, numeric
-
+    reconstruct = np.zeros(1).__reduce__()[0]
+    scalar = np.uint8(0).__reduce__()[0]
+    frombuffer = np.zeros(1).__reduce_ex__(5)[0]  # protocol 5 pickles raw buffers
     table: dict[tuple[str, str], object] = {
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
         ("_codecs", "encode"): codecs.encode,
     }
     for pkg in ("numpy.core", "numpy._core"):
-        table[(f"{pkg}.multiarray", "_reconstruct")] = multiarray._reconstruct
-        table[(f"{pkg}.multiarray", "scalar")] = multiarray.scalar
-        table[(f"{pkg}.numeric", "_frombuffer")] = numeric._frombuffer
+        table[(f"{pkg}.multiarray", "_reconstruct")] = reconstruct
+        table[(f"{pkg}.multiarray", "scalar")] = scalar
+        table[(f"{pkg}.numeric", "_frombuffer")] = frombuffer
     return table
 
 

@@ -70,10 +70,16 @@ def simclr_loss(z1: Tensor, z2: Tensor, temperature: float) -> Tensor:
     return F.cross_entropy(logits, target)
 
 
-def spectral_contrastive_loss(z1: Tensor, z2: Tensor) -> Tensor:
+def spectral_contrastive_loss(z1: Tensor, z2: Tensor, t: float) -> Tensor:
     """HaoChen et al. (2021): -2 E[z1 . z2+] + E[(z1 . z2-)^2] over the batch's
-    positive pairs and all other pairs."""
+    positive pairs and all other pairs, on codes rescaled to norm sqrt(t) per sample as
+    Deng et al.'s baseline does (thudzj/NEigenmaps, main.py, ``SpectralCLR``, with the
+    NeuralEF kernel scale t): raw outputs make the quartic term explode at init."""
     _check_pair(z1, z2)
+    if not t > 0:
+        raise ValueError(f"t must be > 0, got {t}")
+    scale = math.sqrt(t)
+    z1, z2 = F.normalize(z1, dim=1) * scale, F.normalize(z2, dim=1) * scale
     n = z1.shape[0]
     positive = (z1 * z2).sum(1).mean()
     gram = z1 @ z2.T
@@ -83,7 +89,7 @@ def spectral_contrastive_loss(z1: Tensor, z2: Tensor) -> Tensor:
 
 def ssl_loss(method: str, z1: Tensor, z2: Tensor, params: dict) -> tuple[Tensor, dict]:
     """The loss of ``method`` on the two views' codes; ``params`` holds its constants
-    (neuralef: alpha, t, stop_grad; barlow: lambd; simclr: temperature)."""
+    (neuralef: alpha, t, stop_grad; barlow: lambd; simclr: temperature; spectral: t)."""
     if method == "neuralef":
         loss, info = neuralef_loss(
             z1, z2, params["alpha"], t=params["t"], stop_grad=params["stop_grad"]
@@ -94,7 +100,7 @@ def ssl_loss(method: str, z1: Tensor, z2: Tensor, params: dict) -> tuple[Tensor,
     if method == "simclr":
         return simclr_loss(z1, z2, params["temperature"]), {}
     if method == "spectral":
-        return spectral_contrastive_loss(z1, z2), {}
+        return spectral_contrastive_loss(z1, z2, params["t"]), {}
     raise ValueError(f"unknown method {method!r}; known: {METHODS}")
 
 
