@@ -10,6 +10,7 @@ authors' code) and minimises the method's loss with AdamW under a cosine schedul
 from __future__ import annotations
 
 import logging
+import math
 
 import torch
 import torch.nn.functional as F
