@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from functools import cache
 
 import torch
 import torch.nn.functional as F
@@ -91,7 +92,7 @@ def _uniform(n: int, low: float, high: float, gen: torch.Generator) -> Tensor:
 
 def random_parameters(n: int, cfg: AugmentConfig, gen: torch.Generator) -> dict[str, Tensor]:
     """Every random draw for a batch of ``n`` views, on the CPU, in a fixed order (the hue
-    factors last, and only when ``cfg.hue`` > 0)."""
+    factors last, and only when ``cfg.hue`` > 0: without them there is no ``hue`` key)."""
     area = _uniform(n, *cfg.crop_scale, gen)
     log_ratio = _uniform(n, math.log(cfg.crop_ratio[0]), math.log(cfg.crop_ratio[1]), gen)
     ratio = log_ratio.exp()
@@ -109,8 +110,7 @@ def random_parameters(n: int, cfg: AugmentConfig, gen: torch.Generator) -> dict[
     gray = torch.rand(n, generator=gen) < cfg.grayscale_p
     blur = torch.rand(n, generator=gen) < cfg.blur_p
     sigma = _uniform(n, *cfg.blur_sigma, gen)
-    hue = _uniform(n, -cfg.hue, cfg.hue, gen) if cfg.hue > 0 else torch.zeros(n)
-    return {
+    params = {
         "w": w,
         "h": h,
         "cx": cx,
@@ -123,8 +123,28 @@ def random_parameters(n: int, cfg: AugmentConfig, gen: torch.Generator) -> dict[
         "gray": gray,
         "blur": blur,
         "sigma": sigma,
-        "hue": hue,
     }
+    if cfg.hue > 0:
+        params["hue"] = _uniform(n, -cfg.hue, cfg.hue, gen)
+    return params
+
+
+def to_device(p: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
+    """The parameters on ``device`` in one upload: on CUDA each copy from pageable host
+    memory makes the host wait for the GPU's queue, and a view has a dozen parameters."""
+    if device.type == "cpu":
+        return p
+    packed = torch.stack([v.float() for v in p.values()]).to(device)
+    return {
+        k: row > 0.5 if v.dtype == torch.bool else row
+        for (k, v), row in zip(p.items(), packed.unbind(0), strict=True)
+    }
+
+
+@cache
+def _constant(values: tuple[float, ...], dtype: torch.dtype, device: torch.device) -> Tensor:
+    """A small constant tensor, uploaded once per device (not once per call)."""
+    return torch.tensor(values, dtype=dtype, device=device)
 
 
 def crop_flip(x: Tensor, w: Tensor, h: Tensor, cx: Tensor, cy: Tensor, flip: Tensor) -> Tensor:
@@ -142,7 +162,7 @@ def crop_flip(x: Tensor, w: Tensor, h: Tensor, cx: Tensor, cy: Tensor, flip: Ten
 
 def _luma(x: Tensor) -> Tensor:
     if x.shape[1] == 3:
-        weights = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype, device=x.device)
+        weights = _constant((0.299, 0.587, 0.114), x.dtype, x.device)
         return (x * weights.view(1, 3, 1, 1)).sum(1, keepdim=True)
     return x.mean(1, keepdim=True)
 
@@ -168,7 +188,7 @@ def adjust_hue(x: Tensor, factor: Tensor) -> Tensor:
     n = 5, 3, 1 for R, G, B (no per-sector selection)."""
     h, s, v = rgb_to_hsv(x)
     h = (h + factor.to(x).view(-1, 1, 1)).remainder(1.0)
-    n = torch.tensor([5.0, 3.0, 1.0], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    n = _constant((5.0, 3.0, 1.0), x.dtype, x.device).view(1, 3, 1, 1)
     k = (n + 6.0 * h.unsqueeze(1)).remainder(6.0)
     ramp = torch.minimum(k, 4.0 - k).clamp(0.0, 1.0)
     return v.unsqueeze(1) * (1.0 - s.unsqueeze(1) * ramp)
@@ -179,16 +199,16 @@ def colour_jitter(x: Tensor, p: dict[str, Tensor]) -> Tensor:
     each sample its own."""
     shape = (-1, 1, 1, 1)
     on = p["jitter"].to(x.device).view(shape)
-    b = torch.where(on, p["brightness"].to(x.device).view(shape), torch.ones(()).to(x))
-    c = torch.where(on, p["contrast"].to(x.device).view(shape), torch.ones(()).to(x))
+    b = torch.where(on, p["brightness"].to(x.device).view(shape), 1.0)
+    c = torch.where(on, p["contrast"].to(x.device).view(shape), 1.0)
     x = (x * b.to(x)).clamp(0, 1)
     mean = _luma(x).mean(dim=(2, 3), keepdim=True)
     x = ((x - mean) * c.to(x) + mean).clamp(0, 1)
     if x.shape[1] == 3:
-        s = torch.where(on, p["saturation"].to(x.device).view(shape), torch.ones(()).to(x))
+        s = torch.where(on, p["saturation"].to(x.device).view(shape), 1.0)
         gray = _luma(x)
         x = ((x - gray) * s.to(x) + gray).clamp(0, 1)
-        if bool((p["hue"] != 0).any()):  # read on the CPU, where p is drawn: no sync
+        if "hue" in p:
             x = torch.where(on, adjust_hue(x, p["hue"].to(x.device)), x)
         to_gray = p["gray"].to(x.device).view(shape)
         x = torch.where(to_gray, _luma(x).expand_as(x), x)
@@ -220,7 +240,7 @@ def augment(images: Tensor, cfg: AugmentConfig, gen: torch.Generator) -> Tensor:
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"images must be [B, 1 or 3, H, W], got shape {tuple(images.shape)}")
     x = to_float(images)
-    p = random_parameters(x.shape[0], cfg, gen)
+    p = to_device(random_parameters(x.shape[0], cfg, gen), x.device)
     x = crop_flip(x, p["w"], p["h"], p["cx"], p["cy"], p["flip"])
     x = colour_jitter(x.clamp(0, 1), p)
     if cfg.blur_p > 0:
