@@ -48,3 +48,26 @@ def test_dry_run_table_has_every_paper_job_kind(tmp_path):
     report = json.loads((tmp_path / "device_check.json").read_text())
     assert report["dry"] is True and "smoke" not in report
     assert report["gpu_hours_total"] == pytest.approx(table["gpu_hours"].sum(), rel=1e-3)
+
+
+def load_check():
+    from importlib.machinery import SourceFileLoader
+    from importlib.util import module_from_spec, spec_from_loader
+
+    spec = spec_from_loader("device_check", SourceFileLoader("device_check", str(CHECK)))
+    module = module_from_spec(spec)
+    sys.modules["device_check"] = module  # its dataclass looks itself up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_old_driver_stops_the_check_with_the_fix(monkeypatch):
+    check = load_check()
+    old = {"driver": "535.104.05", "name": "NVIDIA H200", "memory": "143771 MiB"}
+    monkeypatch.setattr(check, "nvidia_smi", lambda: old)
+    monkeypatch.setattr(check.torch.version, "cuda", "13.0")
+    _, problems = check.environment()
+    assert any("535.104.05 is too old" in p and ">= 580" in p and "Fix" in p for p in problems)
+    monkeypatch.setattr(check, "nvidia_smi", lambda: None)  # no driver: a CPU machine
+    _, problems = check.environment()
+    assert problems == [] or check.torch.cuda.is_available()
