@@ -7,7 +7,7 @@ CORES ?= $(shell nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || e
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.repgeom-installed
 
-.PHONY: run smoke test figures report readme benchmarks lint format dry-run clean-results
+.PHONY: run smoke test figures report readme benchmarks device-check lint format dry-run clean-results
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ readme: $(STAMP)  ## the README's results section from the finished run
 
 benchmarks: $(STAMP)  ## every stage benchmark -> benchmarks/ratios.tsv
 	$(BIN)/python benchmarks/run_all
+
+device-check: $(STAMP)  ## on a GPU: driver, smoke DAG on cuda, paper-scale job times -> $OUT or benchmarks/
+	$(BIN)/python benchmarks/device_check
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests workflow/scripts benchmarks

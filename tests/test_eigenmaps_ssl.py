@@ -103,7 +103,7 @@ def test_augment_config_rejects_bad_values():
     with pytest.raises(ValueError, match="flip_p"):
         AugmentConfig(flip_p=2)
     with pytest.raises(ValueError, match="unknown augmentation key"):
-        AugmentConfig.from_dict({"hue": 0.1})
+        AugmentConfig.from_dict({"solarize": 0.1})
     with pytest.raises(ValueError, match="images must be"):
         augment(torch.zeros(2, 28, 28), AugmentConfig(), gen(0))
 

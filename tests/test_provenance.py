@@ -100,3 +100,16 @@ def test_run_timer():
     frozen = t.elapsed
     time.sleep(0.01)
     assert t.elapsed == frozen
+
+
+def test_device_info_records_float32_settings():
+    """TF32 (cuDNN's default on CUDA) and the matmul precision are in every torch job's
+    provenance, so a GPU run's precision is on record."""
+    info = device_info(torch.device("cpu"))
+    assert info["float32"] == {
+        "matmul_precision": torch.get_float32_matmul_precision(),
+        "cuda_matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+        "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+    }
+    assert "float32" not in device_info(None)  # no torch work, nothing to record

@@ -70,9 +70,23 @@ def device_info(device: str | torch.device | None) -> dict:
 
     device = torch.device(device)
     info.update(type=device.type, torch_threads=torch.get_num_threads())
+    info["float32"] = float32_settings()
     if device.type == "cuda" and torch.cuda.is_available():
         info["name"] = torch.cuda.get_device_name(device)
     return info
+
+
+def float32_settings() -> dict:
+    """How float32 work ran: torch's defaults use TF32 for cuDNN convolutions on CUDA
+    (Ampere and later), not for matrix products; no code here changes them or uses AMP."""
+    import torch
+
+    return {
+        "matmul_precision": torch.get_float32_matmul_precision(),
+        "cuda_matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+        "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+    }
 
 
 def build_provenance(

@@ -146,19 +146,21 @@ def train_variant(
         ia, ib = (i.to(device) for i in sampler.draw(batch_size))
         opt.zero_grad(set_to_none=True)
         loss = 0.5 * (F.cross_entropy(model(x[ia]), y[ia]) + F.cross_entropy(model(x[ib]), y[ib]))
-        loss_sum += float(loss.detach())  # the task loss, for the training gate
+        # The task loss, for the training gate; summed in float64 on the device (the
+        # same additions as Python floats, without a host read per step).
+        loss_sum = loss_sum + loss.detach().double()
         cos = gradient_cosine(model, x[ia], y[ia], x[ib], y[ib], create_graph=sign != 0)
         if sign != 0:
             loss = loss + sign * weight * cos
         value = guard.check_loss(loss, epoch=1, step=step)
         loss.backward()
         opt.step()
-        cos_sum, cos_n = cos_sum + float(cos.detach()), cos_n + 1
+        cos_sum, cos_n = cos_sum + cos.detach().double(), cos_n + 1
         if progress.advance(detail=f"loss {value:.4g}"):
             guard.check_parameters(epoch=1, step=step)
         if step % eval_every == 0 or step == steps:
             acc = accuracy(model, xv, yv)
-            means = {"cosine": cos_sum / cos_n, "train_loss": loss_sum / cos_n}
+            means = {"cosine": float(cos_sum) / cos_n, "train_loss": float(loss_sum) / cos_n}
             history.append({"step": step, "val_accuracy": acc, **means})
             cos_sum, cos_n, loss_sum = 0.0, 0, 0.0
     guard.finish(epoch=1, step=steps, logger=progress.logger)
