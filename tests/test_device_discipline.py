@@ -11,6 +11,8 @@ import pytest
 import torch
 from simdevice import DeviceMismatch, SimTensor, SimulatedDevice
 
+from repgeom.training import TrainRun, TrainSettings
+
 CPU = torch.device("cpu")
 
 
@@ -37,8 +39,8 @@ def registration(device, units):
     y = torch.randn(80, 2, generator=gen(2))
     arch = {"in_channels": 5, "size": 16, "width": 4, "hidden": 8}
     model, history = train_regressor(
-        x, y, arch, epochs=units, batch_size=8, lr=1e-3, weight_decay=0.0, init_seed=0,
-        generator=gen(), device=device,
+        x, y, arch, epochs=units, batch_size=8, lr=1e-3, weight_decay=0.0,
+        run=TrainRun(0, gen(), device),
     )  # fmt: skip
     return [h["loss"] for h in history], 10  # an epoch: 10 steps, one read each
 
@@ -49,9 +51,8 @@ def similarity_toy(device, units):
     _, x, y = make_toy(80, 2.0, gen(), "uniform")
     torch.manual_seed(0)
     model = build_toy_mlp(8, 3).to(device)
-    l1, losses = train_toy(
-        model, x.to(device), y.to(device), epochs=units, batch_size=8, lr=1e-3, generator=gen()
-    )
+    settings = TrainSettings(epochs=units, batch_size=8, lr=1e-3)
+    l1, losses = train_toy(model, x.to(device), y.to(device), settings, generator=gen())
     return [l1, *losses], 10
 
 
@@ -151,7 +152,7 @@ def lsh(device, units):
     }
     _, summary = train_classifier(
         data, 3, hidden=4, embed_dim=4, steps=12 * units, batch_size=8, lr=1e-3,
-        weight_decay=0.0, init_seed=0, generator=gen(), device=device,
+        weight_decay=0.0, run=TrainRun(0, gen(), device),
     )  # fmt: skip
     return [summary["final_loss"], summary["train_accuracy"]], 12
 
