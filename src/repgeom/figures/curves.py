@@ -15,11 +15,22 @@ from repgeom.figures import save_figure
 
 
 def _label(df: pd.DataFrame, hue: Sequence[str]) -> pd.Series:
-    parts = [df[c].astype(str) if c == "method" else f"{c}=" + df[c].astype(str) for c in hue]
-    label = parts[0]
-    for p in parts[1:]:
-        label = label + ", " + p
-    return label
+    """One label per row from the ``hue`` columns, leaving out those a row lacks (NaN):
+    tables of different models (a toy's frequency, a CNN's variant) share one figure."""
+
+    def one(row) -> str:
+        parts = [
+            str(row[c])
+            if c == "method"
+            else f"{c}={row[c]:g}"
+            if isinstance(row[c], float)
+            else f"{c}={row[c]}"
+            for c in hue
+            if not pd.isna(row[c])
+        ]
+        return ", ".join(parts) or "model"
+
+    return df.apply(one, axis=1)
 
 
 def plot_curves(
