@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import TOY_CONFIG
@@ -18,6 +19,7 @@ from repgeom.scorecard import (
     missing_cases,
     provenance_summary,
     read_benchmarks,
+    read_startup,
     replace_block,
     scorecard_markdown,
     stage_times,
@@ -234,3 +236,38 @@ def test_replace_block_keeps_the_rest_and_needs_both_markers():
         replace_block("no markers here", "x")
     with pytest.raises(ValueError, match="expected exactly one"):
         replace_block(f"{README_END}\n{README_START}", "x")
+
+
+def test_startup_share_from_job_logs(tmp_path):
+    """Each job's start-up is the last rule_run line of its log; a log without one (a job
+    that never reached rule_run) is NaN, and the share is start-up over job time."""
+    logs = tmp_path / "logs"
+    (logs / "lsh").mkdir(parents=True)
+    (logs / "lsh" / "a.log").write_text(
+        "x start-up 9.00 s (interpreter, imports, Snakemake's script preamble)\n"
+        "x start-up 4.00 s (interpreter, imports, Snakemake's script preamble)\nwork\n"
+    )
+    (logs / "lsh" / "b.log").write_text("crashed before rule_run\n")
+    startup = read_startup([logs / "lsh" / "a.log", logs / "lsh" / "b.log"], logs)
+    assert startup["stage"].tolist() == ["lsh", "lsh"]
+    assert startup["startup_s"].iloc[0] == 4.0 and np.isnan(startup["startup_s"].iloc[1])
+    jobs = pd.DataFrame(
+        {"stage": ["lsh", "lsh"], "job": ["a", "b"], "wall_s": [10.0, 6.0], "max_rss_mb": 1.0}
+    )
+    times = stage_times(jobs, ["lsh"], startup).set_index("stage")
+    assert times.loc["lsh", "startup_s"] == 4.0
+    assert times.loc["lsh", "startup_share"] == pytest.approx(0.25)
+    assert times.loc["total", "startup_share"] == pytest.approx(0.25)
+
+
+def test_process_age_is_the_time_since_this_process_started():
+    import subprocess
+    import sys
+
+    code = (
+        "import time; time.sleep(0.6); "
+        "from repgeom.smk import process_age_s; print(process_age_s())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    age = float(out.stdout)
+    assert 0.6 <= age < 10

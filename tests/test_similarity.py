@@ -14,6 +14,7 @@ import scipy.linalg
 import torch
 from torch import nn
 
+from repgeom.curves import write_curves
 from repgeom.gate_inputs import loss_rows
 from repgeom.similarity.claims import similarity_claims
 from repgeom.similarity.denoising import bin_by_density, denoising_from_gram, log_slope
@@ -23,6 +24,7 @@ from repgeom.similarity.enforce import (
     contrast,
     gradient_cosine,
     run_enforce,
+    run_mean_cosine,
     steps_to_accuracy,
 )
 from repgeom.similarity.kernel import (
@@ -240,7 +242,7 @@ def test_density_bins_and_log_slope():
         bin_by_density(df, 1)
 
 
-def test_toy_data_and_density_fall_with_frequency():
+def test_toy_data_and_density_fall_with_frequency(tmp_path):
     a1, x1, y1 = make_toy(64, 1.0, torch.Generator().manual_seed(0))
     a2, x2, _ = make_toy(64, 1.0, torch.Generator().manual_seed(0))
     assert torch.equal(a1, a2) and torch.equal(x1, x2)
@@ -249,7 +251,7 @@ def test_toy_data_and_density_fall_with_frequency():
     assert sum(p.numel() for p in build_toy_mlp().parameters()) == 192 + 5 * 4160 + 65
     with pytest.raises(ValueError, match="distribution"):
         make_toy(8, 1.0, torch.Generator(), "normal")
-    metrics, samples = run_toy(
+    metrics, samples, curves = run_toy(
         frequencies=[1, 8],
         n=128,
         hidden=32,
@@ -272,6 +274,11 @@ def test_toy_data_and_density_fall_with_frequency():
         loss["train_loss_last_tenth"] < loss["train_loss_first_tenth"]
     ).all()  # both MLPs learned
     assert log_frequency_slope([1, 2, 4], [8, 4, 2]) == pytest.approx(math.log(0.5))
+    # The curve: one L1 loss per epoch and frequency, whose tenths are the gate's rows.
+    curve = write_curves(curves, tmp_path / "toy_curves.csv")
+    assert len(curve) == 2 * 60 and set(curve["split"]) == {"train"}
+    first = curve[curve.frequency == 1.0].sort_values("epoch")["value"].to_numpy()
+    assert first[:6].mean() == pytest.approx(loss.loc[1.0, "train_loss_first_tenth"])
 
 
 def test_contrast_and_pair_sampler():
@@ -351,12 +358,17 @@ GATES = {
     "min_accuracy_over_chance": 0.3,
     "registration_max_floor_px": 0.25,
     "similarity_max_density_error": 1e-4,
+    "similarity_min_cosine_shift": 0.0,
 }
 FELL, FLAT = [2.0] * 5 + [1.0] * 5, [2.0] * 10  # per-epoch losses: trained / untrained
 
 
+# Run-mean same-class gradient cosine per variant: -cos raises it, +cos lowers it.
+COSINES = {"baseline": 0.73, "plus_cos": 0.66, "minus_cos": 0.79}
+
+
 def _metrics_for_claims(
-    toy_losses=FELL, enforce_losses=FELL, val_accuracy=0.8, density_error=1e-7
+    toy_losses=FELL, enforce_losses=FELL, val_accuracy=0.8, density_error=1e-7, cosines=COSINES
 ) -> pd.DataFrame:
     """A similarity table whose models all pass their gates by default."""
     rows = []
@@ -382,6 +394,7 @@ def _metrics_for_claims(
                 {**cnn, "metric": "steps_to_target", "value": v},
                 {**cnn, "metric": "final_val_accuracy", "value": val_accuracy},
                 {**cnn, "metric": "chance_accuracy", "value": 0.1},
+                {**cnn, "metric": "mean_gradient_cosine", "value": cosines[variant]},
                 *loss_rows(enforce_losses, cnn),
             ]
     return pd.DataFrame(rows)
@@ -419,9 +432,16 @@ def test_claims_from_a_metrics_table():
     assert by[("S1", None)]["verdict"] == "reproduced" and by[("S1", None)]["n_seeds"] == 4
     assert by[("S2", None)]["verdict"] == "reproduced" and by[("S2", None)]["sigma"] == 2.0
     assert by[("S3", None)]["verdict"] == "reproduced"
+    # The paper's -cos term is S4, the authors' +cos term S4c: never both under S4.
+    assert ("S4", "plus_cos") not in by and ("S4c", "minus_cos") not in by
     assert by[("S4", "minus_cos")]["verdict"] == "reproduced"
     assert by[("S4", "minus_cos")]["mean"] == pytest.approx(11.5)
-    assert by[("S4", "plus_cos")]["verdict"] == "not reproduced"
+    assert by[("S4c", "plus_cos")]["verdict"] == "not reproduced"
+    assert (
+        "raised the same-class gradient cosine to 0.79 (baseline 0.73"
+        in (by[("S4", "minus_cos")]["reason"])
+    )
+    assert "similarity_term_effect" in by[("S4c", "plus_cos")]["gates"]
     assert by[("S1", None)]["scale"] == "toy_n=8"
     assert all(c["gate_status"] == "pass" for c in by.values())
     assert "worst of 16 models: toy MLPs" in by[("S1", None)]["gates"]  # 4 f x 4 seeds
@@ -435,11 +455,25 @@ def test_claims_from_a_metrics_table():
     "kwargs, invalid, gate",
     [
         (dict(metrics=_metrics_for_claims(toy_losses=FLAT)), ["S1"], "training"),
-        (dict(metrics=_metrics_for_claims(enforce_losses=FLAT)), ["S4"], "training"),
+        (dict(metrics=_metrics_for_claims(enforce_losses=FLAT)), ["S4", "S4c"], "training"),
         # Diverged: the loss rose.
-        (dict(metrics=_metrics_for_claims(enforce_losses=FELL[::-1])), ["S4"], "training"),
+        (
+            dict(metrics=_metrics_for_claims(enforce_losses=FELL[::-1])),
+            ["S4", "S4c"],
+            "training",
+        ),
         # Near chance (0.1) on held-out images: the network did not learn MNIST.
-        (dict(metrics=_metrics_for_claims(val_accuracy=0.15)), ["S4"], "heldout_accuracy"),
+        (
+            dict(metrics=_metrics_for_claims(val_accuracy=0.15)),
+            ["S4", "S4c"],
+            "heldout_accuracy",
+        ),
+        # The -cos term did not raise same-class similarity: S4 says nothing of the paper.
+        (
+            dict(metrics=_metrics_for_claims(cosines={**COSINES, "minus_cos": 0.70})),
+            ["S4"],
+            "similarity_term_effect",
+        ),
         (dict(metrics=_metrics_for_claims(density_error=1e-3)), ["S2", "S3"], "density_exact"),
         (dict(registration=_registration_models(losses=FLAT)), ["S2", "S3"], "training"),
         (dict(registration=_registration_models(floor=1.3)), ["S2", "S3"], "registration_floor"),
@@ -472,4 +506,30 @@ def test_missing_values_give_no_row_and_a_warning(caplog):
     assert sorted(by) == [("S1", None), ("S2", None)]
     text = caplog.text
     assert "claim S3 (noise=iid, sigma=2)" in text and "not tested" in text
-    assert "claim S4 (variant=plus_cos)" in text and "claim S4 (variant=minus_cos)" in text
+    assert "claim S4c (variant=plus_cos)" in text and "claim S4 (variant=minus_cos)" in text
+
+
+def test_s4_finding_says_the_paper_mechanism_is_contradicted():
+    """Measured as in the default run: -cos raises the cosine and slows training, +cos
+    lowers it and speeds training up; the rows say so in the paper's terms."""
+    metrics = _metrics_for_claims()
+    slow = metrics.variant.eq("minus_cos") & metrics.metric.eq("steps_to_target")
+    fast = metrics.variant.eq("plus_cos") & metrics.metric.eq("steps_to_target")
+    metrics.loc[slow, "value"] = 66.0 + metrics.loc[slow, "seed"]
+    metrics.loc[fast, "value"] = 44.0 - metrics.loc[fast, "seed"]
+    by = _claims(metrics=metrics)
+    paper, code = by[("S4", "minus_cos")], by[("S4c", "plus_cos")]
+    assert paper["verdict"] == "not reproduced" and code["verdict"] == "reproduced"
+    assert "took 17.5 more steps" in paper["reason"]
+    assert "contradicts the paper's mechanism" in paper["reason"]
+    assert "lowered the same-class gradient cosine to 0.66" in code["reason"]
+    assert "opposite of the paper's mechanism" in code["reason"]
+
+
+def test_run_mean_cosine_weights_intervals_by_steps():
+    hist = [
+        {"step": 0, "cosine": math.nan},
+        {"step": 8, "cosine": 0.5},
+        {"step": 10, "cosine": 1.0},  # a last, shorter interval
+    ]
+    assert run_mean_cosine(hist) == pytest.approx((8 * 0.5 + 2 * 1.0) / 10)

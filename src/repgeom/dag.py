@@ -15,6 +15,7 @@ class PlannedJob:
     rule: str
     outputs: tuple[str, ...]
     benchmark: str | None
+    log: str | None = None
 
 
 def _producer(rules: list, path: str):
@@ -37,6 +38,11 @@ def planned_jobs(rules: Iterable, targets: Iterable[str]) -> list[PlannedJob]:
 def job_benchmarks(rules: Iterable, targets: Iterable[str]) -> list[str]:
     """The benchmark file of every job needed to make ``targets`` (that has one)."""
     return [job.benchmark for job in planned_jobs(rules, targets) if job.benchmark]
+
+
+def job_logs(rules: Iterable, targets: Iterable[str]) -> list[str]:
+    """The log file of every job needed to make ``targets`` (that has one)."""
+    return [job.log for job in planned_jobs(rules, targets) if job.log]
 
 
 def job_sidecars(rules: Iterable, targets: Iterable[str]) -> list[str]:
@@ -65,8 +71,12 @@ def _planned_jobs(rules: tuple, targets: tuple[str, ...]) -> tuple[PlannedJob, .
         inputs = rule.expand_input(wildcards)[0]
         outputs = rule.expand_output(wildcards)[0]
         benchmark = rule.expand_benchmark(wildcards) if rule.benchmark else None
+        logs = rule.expand_log(wildcards) if rule.log else []
         jobs[key] = PlannedJob(
-            rule.name, tuple(map(str, outputs)), str(benchmark) if benchmark else None
+            rule.name,
+            tuple(map(str, outputs)),
+            str(benchmark) if benchmark else None,
+            str(logs[0]) if logs else None,
         )
         todo.extend(str(f) for f in inputs)
     return tuple(sorted(jobs.values(), key=lambda j: (j.rule, j.outputs)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -233,9 +234,29 @@ def read_benchmarks(paths: list[PathLike], root: PathLike) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["stage", "job", "wall_s", "max_rss_mb"])
 
 
-def stage_times(jobs: pd.DataFrame, stages: list[str] | None = None) -> pd.DataFrame:
-    """Per stage: jobs, summed job wall time, the longest job, peak memory; rows in
-    the order of ``stages``, then any other stage (every job given is counted)."""
+STARTUP_PATTERN = re.compile(r"start-up (\S+) s \(interpreter")
+
+
+def read_startup(logs: list[PathLike], root: PathLike = "logs") -> pd.DataFrame:
+    """Each job's start-up (seconds from its process start to its own work, logged by
+    repgeom.smk.rule_run; the last such line of the log) as stage, startup_s; the stage
+    is the log's folder under ``root``. A log without the line (a job that never reached
+    rule_run, or a missing log) counts as NaN, so the share is not overstated."""
+    rows = []
+    for path in map(Path, logs):
+        found = STARTUP_PATTERN.findall(path.read_text()) if path.is_file() else []
+        stage = path.relative_to(root).parts[0] if path.is_relative_to(root) else "?"
+        rows.append({"stage": stage, "startup_s": float(found[-1]) if found else math.nan})
+    return pd.DataFrame(rows, columns=["stage", "startup_s"])
+
+
+def stage_times(
+    jobs: pd.DataFrame, stages: list[str] | None = None, startup: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Per stage: jobs, summed job wall time, the longest job, peak memory and, given
+    ``startup`` (:func:`read_startup`), the summed start-up and its share of the job
+    time; rows in the order of ``stages``, then any other stage (every job given is
+    counted)."""
     grouped = jobs.groupby("stage", sort=False)
     table = pd.DataFrame(
         {
@@ -245,6 +266,9 @@ def stage_times(jobs: pd.DataFrame, stages: list[str] | None = None) -> pd.DataF
             "peak_rss_mb": grouped["max_rss_mb"].max(),
         }
     ).reset_index()
+    if startup is not None:
+        summed = startup.groupby("stage")["startup_s"].sum(min_count=1)
+        table["startup_s"] = table["stage"].map(summed)
     if stages is not None:
         present = list(table["stage"])
         order = [s for s in stages if s in present] + [s for s in present if s not in stages]
@@ -256,7 +280,12 @@ def stage_times(jobs: pd.DataFrame, stages: list[str] | None = None) -> pd.DataF
         "longest_job_s": float(table["longest_job_s"].max()) if len(table) else math.nan,
         "peak_rss_mb": float(table["peak_rss_mb"].max()) if len(table) else math.nan,
     }
-    return pd.concat([table, pd.DataFrame([total])], ignore_index=True).round(2)
+    if startup is not None:
+        total["startup_s"] = float(table["startup_s"].sum(min_count=1))
+    table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+    if startup is not None:
+        table["startup_share"] = table["startup_s"] / table["job_seconds"]
+    return table.round(3)
 
 
 def provenance_summary(paths: list[PathLike]) -> pd.DataFrame:
@@ -287,14 +316,17 @@ README_END = "<!-- results:end -->"
 
 
 def times_markdown(times: pd.DataFrame) -> str:
+    share = "startup_share" in times
     lines = [
-        "| stage | jobs | job time (min) | longest job (s) | peak memory (GB) |",
-        "|---|---|---|---|---|",
+        "| stage | jobs | job time (min) | longest job (s) | peak memory (GB) |"
+        + (" start-up share |" if share else ""),
+        "|---|---|---|---|---|" + ("---|" if share else ""),
     ]
     for _, r in times.iterrows():
         lines.append(
             f"| {r['stage']} | {int(r['jobs'])} | {r['job_seconds'] / 60:.1f} "
             f"| {r['longest_job_s']:.0f} | {r['peak_rss_mb'] / 1024:.2f} |"
+            + (f" {r['startup_share']:.0%} |" if share else "")
         )
     return "\n".join(lines) + "\n"
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,6 +42,24 @@ def _log_to_file(path: str | None) -> logging.Logger:
     return logging.getLogger("repgeom")
 
 
+STARTUP_MESSAGE = "start-up %.2f s (interpreter, imports, Snakemake's script preamble)"
+
+
+def process_age_s() -> float:
+    """Seconds since this process started (Linux /proc; NaN elsewhere): at the top of
+    ``rule_run``, the job's start-up before any of its own work."""
+    try:
+        with open("/proc/self/stat") as f:
+            # Field 22 (starttime, clock ticks after boot); the command name (field 2)
+            # may hold spaces, so count from its closing parenthesis.
+            started = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return uptime - started / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return math.nan
+
+
 def _seed_of(smk, params: dict) -> int | None:
     if "seed" in smk.wildcards.keys():
         return int(smk.wildcards["seed"])
@@ -72,7 +92,9 @@ def _remove_stale_temporaries(smk, log: logging.Logger) -> None:
 
 @contextlib.contextmanager
 def rule_run(smk) -> Iterator[RuleRun]:
+    startup = process_age_s()
     log = _log_to_file(smk.log[0] if smk.log else None)
+    log.info(STARTUP_MESSAGE, startup)
     _remove_stale_temporaries(smk, log)
     params = dict(smk.params.items())
     seed = _seed_of(smk, params)

@@ -4,7 +4,7 @@
 # report's first page (workflow/report/workflow.rst). Inputs and params that depend on
 # the stages' registered targets are functions, read when the DAG is built, so this
 # file may be included before or after the stage files.
-from repgeom.dag import job_benchmarks, job_sidecars
+from repgeom.dag import job_benchmarks, job_logs, job_sidecars
 from repgeom.report_html import (
     RUN_PROVENANCE,
     RUN_TIMES,
@@ -90,6 +90,8 @@ rule run_summary:
             workflow.rules, summarised_targets()
         ),
         sidecars=lambda wildcards: job_sidecars(workflow.rules, summarised_targets()),
+        # Each job's log holds its start-up time (repgeom.smk.rule_run).
+        logs=lambda wildcards: job_logs(workflow.rules, summarised_targets()),
     script:
         "../scripts/report_run_summary.py"
 

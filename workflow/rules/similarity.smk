@@ -42,6 +42,7 @@ SIM_GATES = (
     *REG_GATES,
     "min_accuracy_over_chance",
     "similarity_max_density_error",
+    "similarity_min_cosine_shift",
 )
 
 
@@ -49,6 +50,7 @@ rule similarity_toy:
     output:
         metrics="results/similarity/toy/seed{seed}.csv",
         samples="results/similarity/toy/seed{seed}_samples.csv",
+        curves="results/similarity/toy/seed{seed}_curves.csv",
         provenance="results/similarity/toy/seed{seed}.provenance.json",
     log:
         "logs/similarity/toy_seed{seed}.log",
@@ -207,6 +209,7 @@ rule similarity_figures:
         curves=expand(
             "results/similarity/enforce/seed{seed}_curves.csv", seed=SIM_ENF["seeds"]
         ),
+        toy_curves=expand("results/similarity/toy/seed{seed}_curves.csv", seed=seeds()),
     output:
         toy_density=report(
             SIM_FIG.format("toy_density"),
@@ -231,6 +234,11 @@ rule similarity_figures:
         training=report(
             SIM_FIG.format("training"),
             caption="../report/similarity_training.rst",
+            **report_section("similarity"),
+        ),
+        curves=report(
+            SIM_FIG.format("curves"),
+            caption="../report/similarity_curves.rst",
             **report_section("similarity"),
         ),
     log:

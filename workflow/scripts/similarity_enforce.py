@@ -1,10 +1,10 @@
 """Rule similarity_enforce: baseline and both signs of the similarity term on MNIST from
 the same initial weights and pairs -> validation curves and steps to the target."""
 
+from repgeom.curves import write_curves
 from repgeom.data import load_dataset
-from repgeom.io import atomic_path
 from repgeom.metrics import write_metrics
-from repgeom.similarity.enforce import run_enforce
+from repgeom.similarity.enforce import curve_rows, run_enforce
 from repgeom.smk import rule_run
 
 with rule_run(snakemake) as run:
@@ -24,5 +24,4 @@ with rule_run(snakemake) as run:
         logger=run.log,
     )
     write_metrics(metrics, out.metrics)
-    with atomic_path(out.curves) as tmp:
-        curves.to_csv(tmp, index=False)
+    write_curves(curve_rows(curves), out.curves)

@@ -6,7 +6,7 @@ from repgeom.smk import rule_run
 
 with rule_run(snakemake) as run:
     inp, out = snakemake.input, snakemake.output
-    names = ("toy_density", "density_hist", "retrieval", "denoising", "training")
+    names = ("toy_density", "density_hist", "retrieval", "denoising", "training", "curves")
     draw_all(
         {
             "metrics": inp.metrics,
@@ -16,6 +16,7 @@ with rule_run(snakemake) as run:
             "retrieval": inp.retrieval,
             "retrieval_images": inp.retrieval_images,
             "curves": list(inp.curves),
+            "toy_curves": list(inp.toy_curves),
         },
         {name: out[name] for name in names},
         target_accuracy=snakemake.params.target_accuracy,

@@ -1,6 +1,7 @@
 """Rule similarity_toy: one MLP per frequency on the circle toy -> density metrics and
 per-sample densities N_S(alpha)."""
 
+from repgeom.curves import write_curves
 from repgeom.io import atomic_path
 from repgeom.metrics import write_metrics
 from repgeom.similarity.toy import run_toy
@@ -8,7 +9,7 @@ from repgeom.smk import rule_run
 
 with rule_run(snakemake) as run:
     p, out = snakemake.params, snakemake.output
-    metrics, samples = run_toy(
+    metrics, samples, curves = run_toy(
         frequencies=p.frequencies,
         n=p.n,
         hidden=p.hidden,
@@ -23,5 +24,6 @@ with rule_run(snakemake) as run:
         logger=run.log,
     )
     write_metrics(metrics, out.metrics)
+    write_curves(curves, out.curves)
     with atomic_path(out.samples) as tmp:
         samples.to_csv(tmp, index=False)

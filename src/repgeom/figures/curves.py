@@ -15,11 +15,22 @@ from repgeom.figures import save_figure
 
 
 def _label(df: pd.DataFrame, hue: Sequence[str]) -> pd.Series:
-    parts = [df[c].astype(str) if c == "method" else f"{c}=" + df[c].astype(str) for c in hue]
-    label = parts[0]
-    for p in parts[1:]:
-        label = label + ", " + p
-    return label
+    """One label per row from the ``hue`` columns, leaving out those a row lacks (NaN):
+    tables of different models (a toy's frequency, a CNN's variant) share one figure."""
+
+    def one(row) -> str:
+        parts = [
+            str(row[c])
+            if c == "method"
+            else f"{c}={row[c]:g}"
+            if isinstance(row[c], float)
+            else f"{c}={row[c]}"
+            for c in hue
+            if not pd.isna(row[c])
+        ]
+        return ", ".join(parts) or "model"
+
+    return df.apply(one, axis=1)
 
 
 def plot_curves(
@@ -31,7 +42,9 @@ def plot_curves(
     panels = list(df[["metric", "split"]].drop_duplicates().itertuples(index=False))
     ncol = min(3, len(panels))
     nrow = -(-len(panels) // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 3.4 * nrow), squeeze=False)
+    fig, axes = plt.subplots(
+        nrow, ncol, figsize=(4.6 * ncol, 3.4 * nrow + 0.8), squeeze=False, layout="constrained"
+    )
     palette = dict(
         zip(
             sorted(df["model"].unique()),
@@ -54,6 +67,8 @@ def plot_curves(
         ax.set(title=f"{metric} ({split})", xlabel=str(sub["unit"].iloc[0]), ylabel=metric)
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=6, loc="best")
+    # One legend for every model, whichever panels it appears in.
+    handles = [plt.Line2D([], [], color=c, label=m) for m, c in palette.items()]
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(4, len(handles)), fontsize=7)
     fig.suptitle(f"{title}: training curves (mean over seeds, range shaded)")
     save_figure(fig, path)

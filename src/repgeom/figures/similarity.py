@@ -18,7 +18,9 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import NullFormatter
 
+from repgeom.curves import read_curves
 from repgeom.figures import save_figure
+from repgeom.figures.curves import plot_curves
 from repgeom.registry import load_registry
 
 VARIANT_LABELS = {
@@ -231,7 +233,18 @@ def plot_denoising(bins: pd.DataFrame, samples: pd.DataFrame, metrics: pd.DataFr
     save_figure(fig, path)
 
 
+def enforce_wide(curves: pd.DataFrame) -> pd.DataFrame:
+    """The S4 curve table (repgeom.curves) one row per (variant, seed, step), with columns
+    val_accuracy and cosine."""
+    wide = curves.pivot_table(
+        index=["variant", "seed", "epoch"], columns="metric", values="value"
+    ).reset_index()
+    names = {"epoch": "step", "accuracy": "val_accuracy", "gradient_cosine": "cosine"}
+    return wide.rename(columns=names)
+
+
 def plot_training(curves: pd.DataFrame, metrics: pd.DataFrame, target: float, path):
+    curves = enforce_wide(curves)
     curves = curves.assign(variant=curves["variant"].map(VARIANT_LABELS))
     fig, axes = plt.subplots(1, 3, figsize=(15, 4), gridspec_kw={"width_ratios": [2, 1.2, 1]})
     sns.lineplot(curves, x="step", y="val_accuracy", hue="variant", errorbar=("ci", 95), ax=axes[0])
@@ -290,4 +303,11 @@ def draw_all(inputs: dict, outputs: dict, *, target_accuracy: float) -> None:
     images = torch.load(inputs["retrieval_images"], map_location="cpu", weights_only=True)
     plot_retrieval(pd.read_csv(inputs["retrieval"]), images, outputs["retrieval"])
     plot_denoising(_concat_csv(inputs["reg_bins"]), reg_samples, metrics, outputs["denoising"])
-    plot_training(_concat_csv(inputs["curves"]), metrics, target_accuracy, outputs["training"])
+    enforce = read_curves(inputs["curves"])
+    plot_training(enforce, metrics, target_accuracy, outputs["training"])
+    plot_curves(
+        pd.concat([read_curves(inputs["toy_curves"]), enforce], ignore_index=True),
+        outputs["curves"],
+        title="Similarity (S1 toy MLPs, S4 MNIST CNNs)",
+        hue=("method", "frequency", "variant"),
+    )

@@ -6,8 +6,11 @@ claims registry declares for it:
 - S2, S3: ``training`` and ``registration_floor`` of the registration models analysed (and
   of the sigma = 0 models, from the registration stage's tables), and ``density_exact``:
   the O(n p) density against the brute-force check of the analysis job, worst seed;
-- S4: ``training`` and ``heldout_accuracy`` (final validation accuracy minus chance) of the
-  baseline and of the variant, every seed.
+- S4 (the paper's -cos term) and S4c (the authors' code's +cos term): ``training`` and
+  ``heldout_accuracy`` (final validation accuracy minus chance) of the baseline and of
+  the variant, every seed, and ``similarity_term_effect``: the term moved same-class
+  gradient similarity the way its sign means to, every seed. The row's reason states
+  what the run found (cosines and steps), in the paper's terms.
 
 A claim whose values are missing from the table gets no row and a warning naming it: the
 scorecard then reports the case as ``not tested``."""
@@ -175,29 +178,96 @@ def s2_s3_claims(
     return claims
 
 
+# variant -> (claim, statement, the direction its term moves same-class similarity)
+S4_CASES = {
+    "minus_cos": (
+        "S4",
+        "the paper's term (-cos, enforcing same-class gradient similarity) speeds up early "
+        "training on MNIST",
+        +1.0,
+    ),
+    "plus_cos": (
+        "S4c",
+        "the authors' code's term (+cos, which lowers same-class gradient similarity) speeds "
+        "up early training on MNIST",
+        -1.0,
+    ),
+}
+
+
+def cosine_shifts(metrics: pd.DataFrame, variant: str) -> pd.DataFrame:
+    """Per seed: the run-mean same-class pair-gradient cosine of the baseline and of
+    ``variant`` (columns baseline, variant)."""
+    df = _rows(metrics, "mean_gradient_cosine", method="small_cnn")
+    wide = df.pivot_table(index="seed", columns="variant", values="value")
+    if "baseline" not in wide or variant not in wide:
+        return pd.DataFrame(columns=["baseline", "variant"])
+    return wide[["baseline", variant]].dropna().set_axis(["baseline", "variant"], axis=1)
+
+
+def term_effect_gate(cosines: pd.DataFrame, direction: float, min_shift: float) -> Gate:
+    """``similarity_term_effect``: the term moved the same-class gradient cosine the way
+    it is meant to (up for -cos, down for +cos) in every seed; worst seed's shift
+    (variant - baseline) x direction (NaN, failing, without the cosines)."""
+    shifts = (cosines["variant"] - cosines["baseline"]) * direction
+    way = "raised" if direction > 0 else "lowered"
+    what = f"run-mean same-class gradient cosine {way} by the term, worst seed"
+    return Gate.worst("similarity_term_effect", shifts.to_numpy(), min_shift, ">", what)
+
+
+def s4_finding(row: dict, cosines: pd.DataFrame, direction: float) -> str:
+    """What the run found, in the paper's terms: what the term did to same-class gradient
+    similarity and to the steps to the target."""
+    b, v = cosines["baseline"].mean(), cosines["variant"].mean()
+    way = "raised" if v > b else "lowered"
+    agree = int(((cosines["variant"] - cosines["baseline"]) * direction > 0).sum())
+    speed = "fewer" if row["mean"] > 0 else "more"
+    text = (
+        f"the term {way} the same-class gradient cosine to {v:.2f} (baseline {b:.2f}; the "
+        f"intended way in {agree} of {len(cosines)} seeds) and training took "
+        f"{abs(row['mean']):.1f} {speed} steps"
+    )
+    if row["ci_high"] < 0 and direction > 0:
+        text += "; raising similarity slowed training, which contradicts the paper's mechanism"
+    if row["ci_low"] > 0 and direction < 0:
+        text += "; the speed-up comes with lower similarity, the opposite of the paper's mechanism"
+    return text
+
+
 def s4_claims(
     metrics, min_speedup: float, target_accuracy: float, gates, scale, logger
 ) -> list[dict]:
-    """S4 for each variant with paired baseline steps: the similarity-enforcing term
-    reaches the target accuracy in fewer steps."""
+    """S4 (the paper's -cos term) and S4c (the authors' code's +cos term): the variant
+    reaches the target accuracy in fewer steps than the baseline (paired by seed). Each
+    row's reason says what the term did to same-class gradient similarity, measured."""
     claims = []
     steps = _rows(metrics, "steps_to_target", method="small_cnn")
-    variants = [v for v in dict.fromkeys(steps.get("variant", [])) if v != "baseline"]
+    variants = [v for v in dict.fromkeys(steps.get("variant", [])) if v in S4_CASES]
     for variant in variants:
+        claim_id, statement, direction = S4_CASES[variant]
         vals = s4_values(metrics, variant)
         if not vals:
-            _missing(logger, "S4", f"variant={variant}", "no paired baseline steps_to_target rows")
+            what = "no paired baseline steps_to_target rows"
+            _missing(logger, claim_id, f"variant={variant}", what)
             continue
+        cosines = cosine_shifts(metrics, variant)
         row = evaluate_claim(
-            claim_id="S4",
-            statement="the similarity-enforcing term speeds up early training on MNIST",
+            claim_id=claim_id,
+            statement=statement,
             metric=f"steps to {target_accuracy:g} val. accuracy, baseline minus {variant}",
             values=vals,
             threshold=min_speedup,
             direction=">",
             scale=_scale_of(scale, "enforce"),
-            gates=s4_gates(metrics, variant, gates),
+            gates=[
+                *s4_gates(metrics, variant, gates),
+                term_effect_gate(cosines, direction, gates["similarity_min_cosine_shift"]),
+            ],
         )
+        if row["verdict"] != "invalid":
+            row["reason"] = "; ".join(
+                filter(None, [row["reason"], s4_finding(row, cosines, direction)])
+            )
         claims.append({**row, "variant": variant})
     return claims
 
@@ -215,7 +285,7 @@ def similarity_claims(
     scale: dict,
     logger: logging.Logger | None = None,
 ) -> list[dict]:
-    """One row for S1, one per (noise, sigma) for S2 and S3, one per variant for S4.
+    """One row for S1, one per (noise, sigma) for S2 and S3, S4 (-cos) and S4c (+cos).
     ``registration``: the registration stage's tables of the models analysed and of the
     sigma = 0 models (their training and floor gates); ``gates``: the config's gates
     section (min_loss_drop, min_accuracy_over_chance, registration_max_floor_px,

@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from repgeom import stats, streams
+from repgeom.curves import history_rows
 from repgeom.gate_inputs import loss_rows
 from repgeom.training import DivergenceGuard, Progress
 
@@ -245,6 +246,32 @@ def run_enforce(
     return pd.DataFrame(curves), pd.DataFrame(rows)
 
 
+def run_mean_cosine(hist: list[dict]) -> float:
+    """The pair-gradient cosine averaged over every step of the run: each evaluation
+    interval's mean weighted by its number of steps (the last one may be shorter)."""
+    steps = np.array([h["step"] for h in hist], dtype=float)
+    cos = np.array([h["cosine"] for h in hist[1:]], dtype=float)
+    return float(np.average(cos, weights=np.diff(steps)))
+
+
+def curve_rows(curves: pd.DataFrame) -> list[dict]:
+    """The run's curves as a curve table (repgeom.curves): validation accuracy (held-out
+    images) and, per evaluation interval, the mean task loss and pair-gradient cosine."""
+    metrics = {
+        "val_accuracy": ("accuracy", "heldout"),
+        "train_loss": ("task_loss", "train"),
+        "cosine": ("gradient_cosine", "train"),
+    }
+    records = curves.to_dict("records")
+    keys = ("stage", "method", "seed", "variant")
+    return [
+        row
+        for r in records
+        for row in history_rows([r], {k: r[k] for k in keys}, metrics, unit="step", x="step")
+        if not (isinstance(row["value"], float) and math.isnan(row["value"]))
+    ]
+
+
 def initial_state(n_classes: int, seed: int, device: torch.device) -> dict:
     """The initial weights every variant starts from: a SmallCNN drawn after seeding
     torch's global generator with the run seed."""
@@ -265,6 +292,7 @@ def variant_metrics(
     the task loss over the first and last tenth of the evaluation intervals."""
     acc = [h["val_accuracy"] for h in hist]
     reach = steps_to_accuracy([h["step"] for h in hist], acc, target_accuracy)
+    cosine = run_mean_cosine(hist)
     logger.info(
         "%s: final val acc %.3f, steps to %.2f: %s", tag["variant"], acc[-1], target_accuracy, reach
     )
@@ -274,6 +302,8 @@ def variant_metrics(
         # Censored at the last step when never reached (flagged by reached_target).
         {**tag, "metric": "steps_to_target", "value": reach if reach == reach else float(steps)},
         {**tag, "metric": "chance_accuracy", "value": chance},
+        # What the term did to same-class gradient similarity (S4's mechanism).
+        {**tag, "metric": "mean_gradient_cosine", "value": cosine},
         # The task loss per evaluation interval: first vs last tenth of the steps.
         *loss_rows([h["train_loss"] for h in hist[1:]], tag),
     ]

@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from repgeom.curves import history_rows
 from repgeom.gate_inputs import loss_rows
 from repgeom.similarity.kernel import (
     density_from_features,
@@ -126,13 +127,14 @@ def run_toy(
     seed: int,
     device: torch.device,
     logger: logging.Logger | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
     """Train one MLP per frequency from ``seed``; returns (tidy metrics, per-sample table
-    seed, frequency, alpha, density). Metrics: mean density (and / n), hard-count
-    fractions, fit error, the O(n p) vs brute-force gap, and the mean training loss over
-    the first and last tenth of the epochs (the ``training`` gate)."""
+    seed, frequency, alpha, density, curve rows: the L1 training loss per epoch). Metrics:
+    mean density (and / n), hard-count fractions, fit error, the O(n p) vs brute-force
+    gap, and the mean training loss over the first and last tenth of the epochs (the
+    ``training`` gate)."""
     logger = logger or logging.getLogger("repgeom.similarity")
-    rows, samples = [], []
+    rows, samples, curves = [], [], []
     per_model = epochs * steps_per_epoch(n, batch_size)
     progress = Progress(len(frequencies) * per_model, logger=logger)  # over every model
     settings = TrainSettings(
@@ -154,12 +156,17 @@ def run_toy(
             "f=%g: L1 %.4f, mean N_S %.1f (gap %.2e)", f, l1, dens.mean(), res["max_rel_gap"]
         )
         rows += toy_metric_rows(res, l1=l1, losses=losses, frequency=f, seed=seed)
+        curves += history_rows(
+            [{"epoch": e, "loss": v} for e, v in enumerate(losses, start=1)],
+            {"stage": "similarity", "method": "toy_mlp", "seed": seed, "frequency": float(f)},
+            {"loss": ("l1_loss", "train")},
+        )
         samples.append(
             pd.DataFrame(
                 {"seed": seed, "frequency": float(f), "alpha": alpha.numpy(), "density": dens}
             )
         )
-    return pd.DataFrame(rows), pd.concat(samples, ignore_index=True)
+    return pd.DataFrame(rows), pd.concat(samples, ignore_index=True), curves
 
 
 def log_frequency_slope(freqs, values) -> float:
