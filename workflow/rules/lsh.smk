@@ -138,12 +138,6 @@ rule lsh_eval:
 
 rule lsh_claims:
     input:
-        eval=expand("results/lsh/eval/{gen}.csv", gen=LSH_GENS),
-        train=expand("results/lsh/train/{gen}/seed{seed}.csv", gen=LSH_GENS, seed=seeds()),
-        curves=expand(
-            "results/lsh/train/{gen}/seed{seed}_curves.csv", gen=LSH_GENS, seed=seeds()
-        ),
-        registry=CLAIMS_REGISTRY,
         **(
             {
                 "projection": "results/lsh/eval/image_embedding2d.csv",
@@ -152,12 +146,20 @@ rule lsh_claims:
             if "image" in LSH_GENS
             else {}
         ),
+        eval=expand("results/lsh/eval/{gen}.csv", gen=LSH_GENS),
+        train=expand(
+            "results/lsh/train/{gen}/seed{seed}.csv", gen=LSH_GENS, seed=seeds()
+        ),
+        curves=expand(
+            "results/lsh/train/{gen}/seed{seed}_curves.csv", gen=LSH_GENS, seed=seeds()
+        ),
+        registry=CLAIMS_REGISTRY,
     output:
+        **({"samples": LSH_FIGS["samples"]} if "image" in LSH_GENS else {}),
         claims="results/lsh/claims.csv",
         metrics="results/lsh/metrics.csv",
         detail="results/lsh/claims_detail.csv",
         provenance="results/lsh/claims.provenance.json",
-        **({"samples": LSH_FIGS["samples"]} if "image" in LSH_GENS else {}),
         collision=LSH_FIGS["collision"],
         invariance=LSH_FIGS["invariance"],
         oneshot=LSH_FIGS["oneshot"],

@@ -395,8 +395,8 @@ def lsh_claims(
     """Claims L1-L3 for each generator (ids L1, L2, L3 with a ``generator`` column, the
     registry's case), each a per-seed statistic at the largest C, mean and CI over seeds
     (statistics fixed here, thresholds from the config). L1 and L2 compare the trained
-    net with the better baseline of the same seed (paired over seeds); L1 and L2 use the classifiers at
-    the largest C, L3 those at every C; ``gates`` is the config's gates section
+    net with the better baseline of the same seed (paired over seeds) and use the
+    classifiers at the largest C, L3 those at every C; ``gates`` is the config's gates section
     (min_loss_drop, lsh_min_train_accuracy)."""
     thresholds = {
         "L1": (l1_min_margin, ">"),

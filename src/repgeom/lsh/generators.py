@@ -238,8 +238,9 @@ def make_dataset(
 ) -> dict:
     """Seen manifolds (training set, class-major so the first C * k rows are classes
     0..C-1), ``heldout_per_class`` further theta draws of every seen manifold (the
-    held-out-theta set, class-major too; its own theta stream), unseen manifolds (one-shot pool), and pairs of manifolds whose gammas
-    correlate by rho (gamma_b = rho gamma_a + sqrt(1 - rho^2) xi, so both are N(0, I))."""
+    held-out-theta set, class-major too; its own theta stream), unseen manifolds
+    (one-shot pool), and pairs of manifolds whose gammas correlate by rho
+    (gamma_b = rho gamma_a + sqrt(1 - rho^2) xi, so both are N(0, I))."""
     if not all(-1 <= r <= 1 for r in rho_levels):
         raise ValueError(f"rho_levels must lie in [-1, 1], got {list(rho_levels)}")
     g = make_generator(kind, seed, **(generator_kwargs or {}))

@@ -106,6 +106,11 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 2
 
 
 def _first_classes(data: dict, split: str, n_classes: int, device) -> tuple:
+    """(x, y) of the split's samples of classes 0..n_classes-1 on ``device``; a split the
+    data lacks (no held-out thetas) gives empty tensors."""
+    if f"x_{split}" not in data:
+        x = data["x_train"]
+        return to_float(x[:0]).to(device), data["y_train"][:0].to(device)
     keep = data[f"y_{split}"] < n_classes
     return to_float(data[f"x_{split}"][keep]).to(device), data[f"y_{split}"][keep].to(device)
 
