@@ -1,10 +1,7 @@
-"""Rule lsh_claims: every seed's tables -> results/lsh/metrics.csv, claims L1-L3, the
-claims' per-embedding detail (baselines beside the trained nets) and the stage's figures
-(one job: each part takes a few seconds, the start-up about 4)."""
+"""Rule lsh_claims: every seed's tables -> results/lsh/metrics.csv, claims L1-L3 and the
+claims' per-embedding detail (baselines beside the trained nets)."""
 
 from repgeom.claims import write_claims
-from repgeom.curves import read_curves
-from repgeom.figures.lsh import draw_all
 from repgeom.io import atomic_path
 from repgeom.lsh.evaluate import claims_detail, lsh_claims
 from repgeom.metrics import read_metrics, write_metrics
@@ -26,15 +23,5 @@ with rule_run(snakemake) as run:
     run.log.info("claims:\n%s", table[columns])
     for c in claims:
         run.log.info("%s %s: %s", c["claim_id"], c["generator"], c["reason"] or c["gates"])
-    detail = claims_detail(metrics)
     with atomic_path(out.detail) as tmp:
-        detail.to_csv(tmp, index=False)
-    names = ("collision", "invariance", "oneshot", "samples", "curves")
-    draw_all(
-        metrics,
-        detail,
-        read_curves(inp.curves),
-        inp.get("projection"),
-        inp.get("data"),
-        {k: out[k] for k in names if k in out.keys()},
-    )
+        claims_detail(metrics).to_csv(tmp, index=False)
