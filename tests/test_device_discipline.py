@@ -149,12 +149,14 @@ def lsh(device, units):
         "kind": "image",
         "x_train": torch.randint(0, 256, (96, 3, 8, 8), generator=gen(), dtype=torch.uint8),
         "y_train": torch.arange(3).repeat_interleave(32),
+        "x_heldout": torch.randint(0, 256, (12, 3, 8, 8), generator=gen(), dtype=torch.uint8),
+        "y_heldout": torch.arange(3).repeat_interleave(4),
     }
-    _, summary = train_classifier(
-        data, 3, hidden=4, embed_dim=4, steps=12 * units, batch_size=8, lr=1e-3,
+    _, summary, _ = train_classifier(
+        data, 3, hidden=4, embed_dim=4, epochs=units, batch_size=8, lr=1e-3,
         weight_decay=0.0, run=TrainRun(0, gen(), device),
     )  # fmt: skip
-    return [summary["final_loss"], summary["train_accuracy"]], 12
+    return [summary["final_loss"], summary["train_accuracy"], summary["heldout_accuracy"]], 12
 
 
 def attack(device, units):
@@ -170,8 +172,9 @@ def attack(device, units):
     return x_adv.sum().item(), 10
 
 
-# Reads per epoch by design: pretraining's step losses and eigenvalues.
-READS_PER_UNIT = {"eigenmaps_ssl": 2}
+# Reads per epoch by design: pretraining's step losses and eigenvalues; the lsh curve's
+# training accuracy and held-out-theta accuracy.
+READS_PER_UNIT = {"eigenmaps_ssl": 2, "lsh": 2}
 # The pgd unit: 10 attack steps, which read nothing (no guard).
 STAGES = [
     registration,

@@ -10,14 +10,17 @@ import pytest
 import torch
 
 from repgeom.lsh.evaluate import (
+    claims_detail,
+    evaluate_seed,
     hyperplane_collision,
     invariance_ratio,
+    l2_statistic,
     lsh_claims,
     one_shot_accuracy,
     simhash_collision,
 )
 from repgeom.lsh.generators import ImageManifolds, RandNetManifolds, make_dataset
-from repgeom.lsh.models import build_model, embed_all, train_classifier
+from repgeom.lsh.models import build_model, curve_rows, embed_all, train_classifier
 from repgeom.training import TrainRun
 
 SMALL = dict(
@@ -150,19 +153,15 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+def _train(data, n_classes, epochs, **kw):
+    settings = dict(hidden=32, embed_dim=8, batch_size=32, lr=3e-3, weight_decay=0.0) | kw
+    run = TrainRun(0, torch.Generator().manual_seed(0), torch.device("cpu"))
+    return train_classifier(data, n_classes, epochs=epochs, run=run, **settings)
+
+
 def test_training_reduces_loss_and_untrained_shares_the_init(one_thread):
     data = make_dataset("randnet", 0, **{**SMALL, "samples_per_class": 20})
-    model, summary = train_classifier(
-        data,
-        6,
-        hidden=32,
-        embed_dim=8,
-        steps=80,
-        batch_size=32,
-        lr=3e-3,
-        weight_decay=0.0,
-        run=TrainRun(0, torch.Generator().manual_seed(0), torch.device("cpu")),
-    )
+    model, summary, history = _train(data, 6, 20)
     assert summary["train_accuracy"] > 0.6 and summary["n_train"] == 120
     # 20 epochs of 4 steps: the mean loss of the first 8 steps and of the last 8
     assert summary["train_loss_first_tenth"] > 1.5 * summary["train_loss_last_tenth"]
@@ -171,43 +170,162 @@ def test_training_reduces_loss_and_untrained_shares_the_init(one_thread):
     assert torch.equal(untrained.trunk[0].weight, fresh.trunk[0].weight)
     assert embed_all(model, data["x_unseen"].reshape(15, -1)).shape == (15, 8)
     with pytest.raises(ValueError, match="n_classes"):
-        train_classifier(
-            data,
-            7,
-            hidden=8,
-            embed_dim=4,
-            steps=1,
-            batch_size=8,
-            lr=1e-3,
-            weight_decay=0.0,
-            run=TrainRun(0, torch.Generator(), torch.device("cpu")),
+        _train(data, 7, 1)
+    with pytest.raises(ValueError, match="epochs"):
+        _train(data, 6, 0)
+
+
+def test_budget_rule_same_epochs_at_every_c(one_thread):
+    """Every C trains the same number of epochs: steps grow with C (a fixed step count
+    gave the small C many more passes over its manifolds than the large C)."""
+    data = make_dataset("randnet", 0, **{**SMALL, "samples_per_class": 10})
+    for n_classes in (2, 6):
+        _, summary, history = _train(data, n_classes, 3, batch_size=16)
+        n = 10 * n_classes
+        assert summary["epochs"] == 3 and len(history) == 3 and summary["n_train"] == n
+        assert summary["steps"] == 3 * math.ceil(n / 16)  # 3 x 2 and 3 x 4 steps
+        # every training sample counted once per epoch by the running accuracy
+        assert all(
+            abs(h["train_accuracy"] * n - round(h["train_accuracy"] * n)) < 1e-9 for h in history
         )
+
+
+def test_heldout_theta_split():
+    """Held-out thetas: further samples of the seen manifolds (same gammas), from their
+    own stream, so the training set is the same with or without them."""
+    without = make_dataset("randnet", 2, **SMALL)
+    data = make_dataset("randnet", 2, **SMALL, heldout_per_class=3)
+    for key in ("x_train", "theta_train", "gamma_train", "x_unseen", "x_pair_a"):
+        assert torch.equal(data[key], without[key]), key
+    assert without["x_heldout"].shape[0] == 0
+    assert data["x_heldout"].shape == (18, 128)
+    assert torch.equal(data["y_heldout"], torch.arange(6).repeat_interleave(3))
+    g = RandNetManifolds(2)
+    gamma = data["gamma_train"][data["y_heldout"]]
+    assert torch.allclose(g.render(gamma, data["theta_heldout"]), data["x_heldout"], atol=1e-6)
+    # the held-out thetas are new draws, not copies of training thetas
+    dist = torch.cdist(data["theta_heldout"], data["theta_train"])
+    assert dist.min() > 0.1
+
+
+def test_heldout_accuracy_uses_the_first_c_manifolds(one_thread):
+    data = make_dataset("randnet", 0, **{**SMALL, "samples_per_class": 20}, heldout_per_class=4)
+    model, summary, history = _train(data, 4, 10)
+    assert summary["n_heldout"] == 16
+    keep = data["y_heldout"] < 4
+    pred = model(data["x_heldout"][keep]).argmax(1)
+    expected = float((pred == data["y_heldout"][keep]).float().mean())
+    assert summary["heldout_accuracy"] == pytest.approx(expected)
+    assert history[-1]["heldout_accuracy"] == summary["heldout_accuracy"]
+    rows = pd.DataFrame(curve_rows(history, {"stage": "lsh", "method": "trained", "C": 4}))
+    assert len(rows) == 3 * 10  # loss, train accuracy, held-out accuracy per epoch
+    assert set(zip(rows.metric, rows.split, strict=True)) == {
+        ("loss", "train"),
+        ("accuracy", "train"),
+        ("accuracy", "heldout"),
+    }
+    # without held-out thetas the curve has no held-out rows
+    _, summary, history = _train(make_dataset("randnet", 0, **SMALL), 4, 2)
+    assert math.isnan(summary["heldout_accuracy"])
+    assert {r["split"] for r in curve_rows(history, {"C": 4})} == {"train"}
+
+
+def _brute_force_collision(ea, eb, center, planes):
+    """Fraction of hyperplanes on which a - center and b - center fall on the same side,
+    one pair of vectors and one plane at a time."""
+    same = 0
+    for k in range(planes.shape[1]):
+        p = planes[:, k]
+        same += bool(((ea - center) @ p > 0) == ((eb - center) @ p > 0))
+    return same / planes.shape[1]
+
+
+def test_collision_gap_and_l2_against_brute_force(one_thread):
+    data = make_dataset(
+        "randnet", 4, **{**SMALL, "rho_levels": [1.0, 0.5, 0.0], "pairs_per_level": 3}
+    )
+    untrained = build_model("randnet", (128,), 1, 16, 8, init_seed=4)
+    trained = build_model("randnet", (128,), 6, 16, 8, init_seed=9)  # stands in for C = 6
+    table, _ = evaluate_seed(
+        data,
+        {6: trained},
+        untrained,
+        seed=4,
+        n_way=[5],
+        episodes=5,
+        hyperplanes=32,
+        n_projected=2,
+        device=torch.device("cpu"),
+    )
+    detail = claims_detail(table).set_index(["method", "C"], drop=False)
+    gaps = {}
+    for method, model in (("raw", None), ("untrained", untrained), ("trained", trained)):
+        center = embed_all(model, data["x_unseen"].reshape(-1, 128)).mean(0)
+        planes = torch.randn(center.shape[0], 32, generator=torch.Generator().manual_seed(4))
+        per_rho = {}
+        for i, rho in enumerate(data["pair_rho"].tolist()):
+            ea, eb = embed_all(model, data["x_pair_a"][i]), embed_all(model, data["x_pair_b"][i])
+            pair = (
+                sum(
+                    _brute_force_collision(ea[j], eb[j], center, planes) for j in range(ea.shape[0])
+                )
+                / ea.shape[0]
+            )
+            per_rho.setdefault(rho, []).append(pair)
+        gaps[method] = sum(per_rho[1.0]) / 3 - sum(per_rho[0.0]) / 3
+        c = 6.0 if method == "trained" else -1
+        row = detail[(detail.method == method) & (detail.C.fillna(-1) == c)]
+        assert row["collision_gap"].iloc[0] == pytest.approx(gaps[method], abs=1e-9), method
+    expected = gaps["trained"] - max(gaps["raw"], gaps["untrained"])
+    assert l2_statistic(table, 6) == pytest.approx(expected, abs=1e-9)
+    # the gap needs both levels
+    with pytest.raises(ValueError, match="rho"):
+        l2_statistic(table[~((table.metric == "collision") & (table.rho == 0))], 6)
 
 
 GATES = {"min_loss_drop": 0.0, "lsh_min_train_accuracy": 0.9}
 
 
-def _table(seeds, trained_ratio, acc_by_c, coll_slope, train_acc=1.0, losses=(1.6, 0.1)):
+BASELINE_RATIO = {"raw": 0.8, "untrained": 0.9}
+BASELINE_GAP = {"raw": 0.3, "untrained": 0.1}  # collision at rho = 1 minus at rho = 0
+
+
+def _collision_rows(tag: dict, gap: float) -> list[dict]:
+    """Collision rows at rho 1, 0.5, 0 (||dgamma|| growing) whose rho=1 - rho=0 gap is
+    ``gap``."""
+    return [
+        {**tag, "metric": "collision", "rho": rho, "delta_gamma": d, "value": v}
+        for rho, d, v in ((1.0, 0.0, 0.5 + gap), (0.5, 1.0, 0.5 + gap / 2), (0.0, 2.0, 0.5))
+    ]
+
+
+def _table(
+    seeds,
+    trained_ratio,
+    acc_by_c,
+    trained_gap,
+    train_acc=1.0,
+    losses=(1.6, 0.1),
+    baseline_ratio=BASELINE_RATIO,
+):
     """The claims rule's input for one generator: eval rows of raw, untrained and trained
     (per C) embeddings, and each classifier's training summary."""
     rows = []
     for seed in seeds:
         base = {"stage": "lsh", "generator": "randnet", "seed": seed}
-        for method, ratio in (("raw", 0.8), ("untrained", 0.9)):
-            rows.append({**base, "method": method, "metric": "invariance_ratio", "value": ratio})
-            rows.append(
-                {**base, "method": method, "metric": "oneshot_accuracy", "n_way": 5, "value": 0.5}
-            )
+        for method in ("raw", "untrained"):
+            tag = {**base, "method": method}
+            rows.append({**tag, "metric": "invariance_ratio", "value": baseline_ratio[method]})
+            rows.append({**tag, "metric": "oneshot_accuracy", "n_way": 5, "value": 0.5})
+            rows += _collision_rows(tag, BASELINE_GAP[method])
         for c, acc in acc_by_c.items():
             tag = {**base, "method": "trained", "C": c}
             rows.append({**tag, "metric": "invariance_ratio", "value": trained_ratio + 0.01 * seed})
             rows.append({**tag, "metric": "oneshot_accuracy", "n_way": 5, "value": acc})
-            for d in (0.0, 1.0, 2.0):
-                rows.append(
-                    {**tag, "metric": "collision", "delta_gamma": d, "value": 0.5 + coll_slope * d}
-                )
+            rows += _collision_rows(tag, trained_gap + 0.01 * seed)
             summary = {
                 "train_accuracy": train_acc(c) if callable(train_acc) else train_acc,
+                "heldout_accuracy": 0.8,
                 "train_loss_first_tenth": losses[0],
                 "train_loss_last_tenth": losses[1],
             }
@@ -217,7 +335,7 @@ def _table(seeds, trained_ratio, acc_by_c, coll_slope, train_acc=1.0, losses=(1.
 
 def _claims(table):
     claims = lsh_claims(
-        table, l1_max_ratio=0.5, l2_max_spearman=0.0, l3_min_margin=0.0, scale={}, gates=GATES
+        table, l1_min_margin=0.0, l2_min_margin=0.0, l3_min_margin=0.0, scale={}, gates=GATES
     )
     return {(c["claim_id"], c["generator"]): c for c in claims}
 
@@ -226,11 +344,14 @@ ACC_BY_C = {5: 0.6, 20: 0.7, 50: 0.75}
 
 
 def test_claims_statistics():
-    claims = _claims(_table([0, 1, 2], 0.2, ACC_BY_C, -0.1))
+    claims = _claims(_table([0, 1, 2], 0.2, ACC_BY_C, 0.5))
     assert set(claims) == {(f"L{i}", "randnet") for i in (1, 2, 3)}
-    assert claims["L1", "randnet"]["mean"] == pytest.approx(0.21 / 0.8)
+    # L1: the better (lower) baseline ratio 0.8 minus the trained 0.2, 0.21, 0.22
+    assert claims["L1", "randnet"]["mean"] == pytest.approx(0.8 - 0.21)
     assert claims["L1", "randnet"]["verdict"] == "reproduced"
-    assert claims["L2", "randnet"]["mean"] == pytest.approx(-1.0)
+    # L2: trained gap 0.5, 0.51, 0.52 minus the better (larger) baseline gap 0.3
+    assert claims["L2", "randnet"]["mean"] == pytest.approx(0.51 - 0.3)
+    assert claims["L2", "randnet"]["verdict"] == "reproduced"
     assert claims["L3", "randnet"]["mean"] == pytest.approx(0.25)  # margin 0.25, Spearman 1
     for c in claims.values():
         assert c["gate_status"] == "pass" and c["paper"] == "Dikkala et al. 2021"
@@ -238,29 +359,65 @@ def test_claims_statistics():
     assert "worst of 3 classifiers (C=50)" in claims["L1", "randnet"]["gates"]
     claims = _claims(_table([0, 1, 2], 0.2, {5: 0.6, 20: 0.4, 50: 0.3}, 0.1))
     assert claims["L3", "randnet"]["mean"] == pytest.approx(-1.0)  # falls with C
-    assert claims["L2", "randnet"]["verdict"] == "not reproduced"  # +1 in every seed
+    # A trained gap (0.1-0.12) below the raw input's (0.3): not reproduced, although the
+    # trained collision curve falls with ||dgamma|| as the old Spearman statistic wanted.
+    assert claims["L2", "randnet"]["mean"] == pytest.approx(0.11 - 0.3)
+    assert claims["L2", "randnet"]["verdict"] == "not reproduced"
     # Two values of C (the smoke preset): Spearman over C undefined -> L3 invalid.
-    claims = _claims(_table([0, 1, 2], 0.2, {5: 0.6, 20: 0.7}, -0.1))
+    claims = _claims(_table([0, 1, 2], 0.2, {5: 0.6, 20: 0.7}, 0.5))
     assert claims["L3", "randnet"]["verdict"] == "invalid"
     assert "NaN" in claims["L3", "randnet"]["reason"]
 
 
+def test_l1_compares_with_the_best_baseline_paired_by_seed():
+    # The untrained net is the better baseline here: the statistic follows it.
+    table = _table([0, 1, 2], 0.5, ACC_BY_C, 0.5, baseline_ratio={"raw": 0.9, "untrained": 0.6})
+    assert _claims(table)["L1", "randnet"]["mean"] == pytest.approx(0.6 - 0.51)
+    # Better than one baseline only (raw 0.9 > trained 0.7 > untrained 0.6): not reproduced.
+    table = _table([0, 1, 2], 0.7, ACC_BY_C, 0.5, baseline_ratio={"raw": 0.9, "untrained": 0.6})
+    l1 = _claims(table)["L1", "randnet"]
+    assert l1["mean"] == pytest.approx(0.6 - 0.71) and l1["verdict"] == "not reproduced"
+    # Paired per seed: a baseline that moves with the trained net from seed to seed (both
+    # + 0.01 x seed) leaves a constant margin, a CI of zero width above 0.
+    table = _table([0, 1, 2], 0.7, ACC_BY_C, 0.5, baseline_ratio={"raw": 0.9, "untrained": 0.9})
+    base = table.method.isin(["raw", "untrained"]) & (table.metric == "invariance_ratio")
+    table.loc[base, "value"] = 0.75 + 0.01 * table.loc[base, "seed"]
+    l1 = _claims(table)["L1", "randnet"]
+    assert l1["ci_low"] == pytest.approx(0.05) and l1["ci_high"] == pytest.approx(0.05)
+    assert l1["verdict"] == "reproduced"
+
+
+def test_claims_detail_lists_baselines_beside_trained_nets():
+    detail = claims_detail(_table([0, 1], 0.2, ACC_BY_C, 0.5))
+    detail = detail.set_index(["seed", "method", "C"]).sort_index()
+    assert len(detail) == 2 * (2 + 3)
+    raw = detail.xs((1, "raw"))
+    assert raw["collision_gap"].iloc[0] == pytest.approx(0.3)
+    assert raw["invariance_ratio"].iloc[0] == pytest.approx(0.8)
+    assert math.isnan(raw["train_accuracy"].iloc[0])
+    trained = detail.xs((1, "trained", 50))
+    assert trained["collision_gap"] == pytest.approx(0.51)
+    assert trained["collision_spearman"] == pytest.approx(-1.0)
+    assert trained["oneshot_accuracy"] == pytest.approx(0.75)
+    assert trained["heldout_accuracy"] == pytest.approx(0.8)
+
+
 def test_untrained_classifiers_give_invalid_not_a_verdict():
     # The classifiers did not fit their training manifolds (0.58 at every C).
-    claims = _claims(_table([0, 1, 2], 0.2, ACC_BY_C, -0.1, train_acc=0.58))
+    claims = _claims(_table([0, 1, 2], 0.2, ACC_BY_C, 0.5, train_acc=0.58))
     for c in claims.values():
         assert c["verdict"] == "invalid" and c["gate_status"] == "fail"
         assert "lsh_train_accuracy" in c["reason"] and "= 0.58, needs >= 0.9" in c["reason"]
     # Only the small C misses it: L1 and L2 use the largest C alone, L3 every C.
-    claims = _claims(_table([0, 1, 2], 0.2, ACC_BY_C, -0.1, train_acc=lambda c: 0.5 + c / 100))
+    claims = _claims(_table([0, 1, 2], 0.2, ACC_BY_C, 0.5, train_acc=lambda c: 0.5 + c / 100))
     assert claims["L3", "randnet"]["verdict"] == "invalid"
     assert "lsh_train_accuracy" in claims["L3", "randnet"]["reason"]
     assert claims["L1", "randnet"]["verdict"] == "reproduced"
     # Loss that did not fall.
-    claims = _claims(_table([0, 1, 2], 0.2, ACC_BY_C, -0.1, losses=(1.6, 1.7)))
+    claims = _claims(_table([0, 1, 2], 0.2, ACC_BY_C, 0.5, losses=(1.6, 1.7)))
     assert all(c["verdict"] == "invalid" and "training" in c["reason"] for c in claims.values())
     # A classifier with no training summary: its gates are not measured.
-    table = _table([0, 1, 2], 0.2, ACC_BY_C, -0.1)
+    table = _table([0, 1, 2], 0.2, ACC_BY_C, 0.5)
     keep = ~((table.seed == 1) & (table.C == 50) & table.metric.str.startswith("train"))
     claims = _claims(table[keep])
     assert claims["L1", "randnet"]["verdict"] == "invalid"
@@ -285,8 +442,15 @@ def test_lsh_stage_smoke_run(smoke_dag):
     acc = metrics[metrics.metric == "oneshot_accuracy"]
     assert set(acc["n_way"].dropna()) == {5, 20} and acc["value"].between(0, 1).all()
     assert set(metrics.loc[metrics.method == "trained", "C"]) == {5, 20}
-    train = metrics[metrics.metric.isin(["train_accuracy", "train_loss_first_tenth"])]
-    assert len(train) == 2 * 2 * 2  # generators x C x the two rows
-    for name in ("collision", "invariance", "oneshot", "samples"):
+    train = metrics[metrics.metric.isin(["train_accuracy", "heldout_accuracy", "epochs"])]
+    assert len(train) == 2 * 2 * 3  # generators x C x the three rows
+    assert (metrics.loc[metrics.metric == "epochs", "value"] == 20).all()  # every C
+    assert metrics.loc[metrics.metric == "heldout_accuracy", "value"].between(0, 1).all()
+    detail = pd.read_csv(tmp_path / "results/lsh/claims_detail.csv")
+    assert sorted(detail["method"].unique()) == ["raw", "trained", "untrained"]
+    assert detail["collision_gap"].notna().all()
+    curves = pd.read_csv(tmp_path / "results/lsh/train/image/seed0_curves.csv")
+    assert set(curves["split"]) == {"train", "heldout"} and curves["epoch"].max() == 20
+    for name in ("collision", "invariance", "oneshot", "samples", "curves"):
         assert (tmp_path / f"results/figures/lsh_{name}.png").stat().st_size > 10_000
-    assert (tmp_path / "results/lsh/eval/image/seed0.provenance.json").exists()
+    assert (tmp_path / "results/lsh/eval/image.provenance.json").exists()

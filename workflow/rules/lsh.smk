@@ -1,6 +1,9 @@
 # Stage lsh (Dikkala, Kaplun, Panigrahy 2021): manifold data x = G(gamma, theta) from the
 # seed, classifiers on C seen manifolds, their embeddings as LSH of gamma, one-shot
-# learning of unseen manifolds; claims L1-L3 and figures.
+# learning of unseen manifolds; claims L1-L3 and figures. Jobs: data per generator and
+# seed; training of every C per generator and seed (every C shares every setting, so a
+# change reruns them all anyway); evaluation per generator (all seeds); claims and
+# figures one job each (about 4 s of every job is start-up).
 
 LSH = config["lsh"]
 LSH_GENS = LSH["generators"]
@@ -13,13 +16,18 @@ LSH_FIGS = {
         caption=f"../report/lsh_{name}.rst",
         **report_section("lsh"),
     )
-    for name in ("samples", "collision", "invariance", "oneshot")
+    for name in ("samples", "collision", "invariance", "oneshot", "curves")
 }
 
 if max(LSH["n_way"]) > LSH["n_unseen"]:
     raise ValueError(
         f"invalid configuration:\n  key 'lsh.n_way': {max(LSH['n_way'])}-way episodes need "
         f"at least that many unseen manifolds, but 'lsh.n_unseen' is {LSH['n_unseen']}"
+    )
+if not {1.0, 0.0} <= set(map(float, LSH["rho_levels"])):
+    raise ValueError(
+        "invalid configuration:\n  key 'lsh.rho_levels': the L2 collision gap compares "
+        f"rho = 1 (same manifold) with rho = 0 (independent), got {LSH['rho_levels']}"
     )
 LSH_WILDCARDS = {"gen": "|".join(LSH_GENS) or "none", "C": r"\d+", "seed": r"\d+"}
 
@@ -43,6 +51,7 @@ rule lsh_data:
     params:
         n_classes=max(LSH_C),
         samples_per_class=LSH["samples_per_class"],
+        heldout_per_class=LSH["heldout_per_class"],
         n_unseen=LSH["n_unseen"],
         samples_per_unseen=LSH["samples_per_unseen"],
         rho_levels=LSH["rho_levels"],
@@ -57,13 +66,14 @@ rule lsh_train:
     input:
         data="results/lsh/data/{gen}/seed{seed}.pt",
     output:
-        model="results/lsh/models/{gen}/C{C}/seed{seed}.pt",
-        metrics="results/lsh/train/{gen}/C{C}/seed{seed}.csv",
-        provenance="results/lsh/train/{gen}/C{C}/seed{seed}.provenance.json",
+        models=expand("results/lsh/models/{{gen}}/C{C}/seed{{seed}}.pt", C=LSH_C),
+        metrics="results/lsh/train/{gen}/seed{seed}.csv",
+        curves="results/lsh/train/{gen}/seed{seed}_curves.csv",
+        provenance="results/lsh/train/{gen}/seed{seed}.provenance.json",
     log:
-        "logs/lsh/train_{gen}_C{C}_seed{seed}.log",
+        "logs/lsh/train_{gen}_seed{seed}.log",
     benchmark:
-        "results/benchmarks/lsh/train_{gen}_C{C}_seed{seed}.tsv"
+        "results/benchmarks/lsh/train_{gen}_seed{seed}.tsv"
     wildcard_constraints:
         **LSH_WILDCARDS,
     conda:
@@ -74,9 +84,10 @@ rule lsh_train:
         runtime=config["resources"]["lsh_train"]["runtime"],
         gpu=GPUS,
     params:
+        n_classes=LSH_C,
         hidden=lambda w: LSH["model"][w.gen]["hidden"],
         embed_dim=lambda w: LSH["model"][w.gen]["embed_dim"],
-        steps=LSH["train"]["steps"],
+        epochs=LSH["train"]["epochs"],
         batch_size=LSH["train"]["batch_size"],
         lr=LSH["train"]["lr"],
         weight_decay=LSH["train"]["weight_decay"],
@@ -88,16 +99,19 @@ rule lsh_train:
 
 rule lsh_eval:
     input:
-        data="results/lsh/data/{gen}/seed{seed}.pt",
-        models=expand("results/lsh/models/{{gen}}/C{C}/seed{{seed}}.pt", C=LSH_C),
+        data=expand("results/lsh/data/{{gen}}/seed{seed}.pt", seed=seeds()),
+        # seed-major: the models of one seed, every C in LSH_C order
+        models=expand(
+            "results/lsh/models/{{gen}}/C{C}/seed{seed}.pt", seed=seeds(), C=LSH_C
+        ),
     output:
-        metrics="results/lsh/eval/{gen}/seed{seed}.csv",
-        projection="results/lsh/eval/{gen}/seed{seed}_embedding2d.csv",
-        provenance="results/lsh/eval/{gen}/seed{seed}.provenance.json",
+        metrics="results/lsh/eval/{gen}.csv",
+        projection="results/lsh/eval/{gen}_embedding2d.csv",
+        provenance="results/lsh/eval/{gen}.provenance.json",
     log:
-        "logs/lsh/eval_{gen}_seed{seed}.log",
+        "logs/lsh/eval_{gen}.log",
     benchmark:
-        "results/benchmarks/lsh/eval_{gen}_seed{seed}.tsv"
+        "results/benchmarks/lsh/eval_{gen}.tsv"
     wildcard_constraints:
         **LSH_WILDCARDS,
     conda:
@@ -108,6 +122,8 @@ rule lsh_eval:
         runtime=config["resources"]["lsh_eval"]["runtime"],
         gpu=GPUS,
     params:
+        seeds=seeds(),
+        n_classes=LSH_C,
         hidden=lambda w: LSH["model"][w.gen]["hidden"],
         embed_dim=lambda w: LSH["model"][w.gen]["embed_dim"],
         n_way=LSH["n_way"],
@@ -122,17 +138,15 @@ rule lsh_eval:
 
 rule lsh_claims:
     input:
-        eval=expand("results/lsh/eval/{gen}/seed{seed}.csv", gen=LSH_GENS, seed=seeds()),
+        eval=expand("results/lsh/eval/{gen}.csv", gen=LSH_GENS),
         train=expand(
-            "results/lsh/train/{gen}/C{C}/seed{seed}.csv",
-            gen=LSH_GENS,
-            C=LSH_C,
-            seed=seeds(),
+            "results/lsh/train/{gen}/seed{seed}.csv", gen=LSH_GENS, seed=seeds()
         ),
         registry=CLAIMS_REGISTRY,
     output:
         claims="results/lsh/claims.csv",
         metrics="results/lsh/metrics.csv",
+        detail="results/lsh/claims_detail.csv",
         provenance="results/lsh/claims.provenance.json",
     log:
         "logs/lsh/claims.log",
@@ -141,8 +155,8 @@ rule lsh_claims:
     conda:
         ENV
     params:
-        l1_max_ratio=LSH["l1_max_ratio"],
-        l2_max_spearman=LSH["l2_max_spearman"],
+        l1_min_margin=LSH["l1_min_margin"],
+        l2_min_margin=LSH["l2_min_margin"],
         l3_min_margin=LSH["l3_min_margin"],
         gates={
             k: config["gates"][k] for k in ("min_loss_drop", "lsh_min_train_accuracy")
@@ -150,7 +164,7 @@ rule lsh_claims:
         scale={
             "C": LSH_C,
             "samples_per_class": LSH["samples_per_class"],
-            "steps": LSH["train"]["steps"],
+            "epochs": LSH["train"]["epochs"],
             "n_unseen": LSH["n_unseen"],
             "n_way": LSH["n_way"],
             "episodes": LSH["episodes"],
@@ -163,18 +177,23 @@ rule lsh_figures:
     input:
         **(
             {
-                "projection": f"results/lsh/eval/image/seed{seeds()[0]}_embedding2d.csv",
+                "projection": "results/lsh/eval/image_embedding2d.csv",
                 "data": f"results/lsh/data/image/seed{seeds()[0]}.pt",
             }
             if "image" in LSH_GENS
             else {}
         ),
         metrics="results/lsh/metrics.csv",
+        detail="results/lsh/claims_detail.csv",
+        curves=expand(
+            "results/lsh/train/{gen}/seed{seed}_curves.csv", gen=LSH_GENS, seed=seeds()
+        ),
     output:
         **({"samples": LSH_FIGS["samples"]} if "image" in LSH_GENS else {}),
         collision=LSH_FIGS["collision"],
         invariance=LSH_FIGS["invariance"],
         oneshot=LSH_FIGS["oneshot"],
+        curves=LSH_FIGS["curves"],
     log:
         "logs/lsh/figures.log",
     benchmark:
@@ -187,4 +206,11 @@ rule lsh_figures:
         "../scripts/lsh_figures.py"
 
 
-register_targets("lsh", ["results/lsh/claims.csv", *rules.lsh_figures.output])
+register_targets(
+    "lsh",
+    [
+        "results/lsh/claims.csv",
+        "results/lsh/claims_detail.csv",
+        *rules.lsh_figures.output,
+    ],
+)

@@ -1,7 +1,9 @@
-"""Rule lsh_claims: every seed's tables -> results/lsh/metrics.csv and claims L1-L3."""
+"""Rule lsh_claims: every seed's tables -> results/lsh/metrics.csv, claims L1-L3 and the
+claims' per-embedding detail (baselines beside the trained nets)."""
 
 from repgeom.claims import write_claims
-from repgeom.lsh.evaluate import lsh_claims
+from repgeom.io import atomic_path
+from repgeom.lsh.evaluate import claims_detail, lsh_claims
 from repgeom.metrics import read_metrics, write_metrics
 from repgeom.smk import rule_run
 
@@ -10,8 +12,8 @@ with rule_run(snakemake) as run:
     metrics = write_metrics(read_metrics([*inp.eval, *inp.train]), out.metrics)
     claims = lsh_claims(
         metrics,
-        l1_max_ratio=p.l1_max_ratio,
-        l2_max_spearman=p.l2_max_spearman,
+        l1_min_margin=p.l1_min_margin,
+        l2_min_margin=p.l2_min_margin,
         l3_min_margin=p.l3_min_margin,
         scale=dict(p.scale),
         gates=dict(p.gates),
@@ -21,3 +23,5 @@ with rule_run(snakemake) as run:
     run.log.info("claims:\n%s", table[columns])
     for c in claims:
         run.log.info("%s %s: %s", c["claim_id"], c["generator"], c["reason"] or c["gates"])
+    with atomic_path(out.detail) as tmp:
+        claims_detail(metrics).to_csv(tmp, index=False)

@@ -10,6 +10,7 @@ with rule_run(snakemake) as run:
         run.seed,
         n_classes=p.n_classes,
         samples_per_class=p.samples_per_class,
+        heldout_per_class=p.heldout_per_class,
         n_unseen=p.n_unseen,
         samples_per_unseen=p.samples_per_unseen,
         rho_levels=p.rho_levels,

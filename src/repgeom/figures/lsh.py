@@ -2,9 +2,11 @@
 generated data file, never a model):
 
 - collision probability of sign hashes against ||dgamma||, beside SimHash on gamma;
-- theta-invariance ratios (within/overall embedding distance) per method;
+- theta-invariance ratios (within/overall embedding distance) and the collision gap
+  (same manifold minus independent manifolds) per method, baselines beside trained nets;
 - one-shot N-way accuracy on unseen manifolds against C, one panel per N;
-- sample images of image manifolds and a 2-D projection of their embeddings."""
+- sample images of image manifolds and a 2-D projection of their embeddings;
+- the classifiers' training curves (loss, training and held-out-theta accuracy)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import pandas as pd
 import seaborn as sns
 
 from repgeom.figures import save_figure
+from repgeom.figures.curves import plot_curves
 from repgeom.metrics import summarize
 
 BASELINES = {"raw": ("raw input", "0.45", "-"), "untrained": ("untrained net", "0.45", ":")}
@@ -82,37 +85,55 @@ def _method_label(method: str, c: float) -> str:
     return BASELINES[method][0].replace(" ", "\n")
 
 
-def plot_invariance(metrics: pd.DataFrame, path: str | os.PathLike) -> None:
+def _method_bars(ax, values: pd.DataFrame, palette: dict) -> None:
+    """Bars of ``values`` (method, C, value per seed): baselines first, then trained by C."""
+    summ = summarize(values, ["method", "C"])
+    order = {"raw": 0, "untrained": 1, "trained": 2}
+    summ = summ.sort_values(
+        ["method", "C"], key=lambda s: s.map(order) if s.name == "method" else s
+    )
+    labels = [_method_label(m, c) for m, c in zip(summ.method, summ.C, strict=True)]
+    colors = [
+        palette[c] if m == "trained" else "0.6" for m, c in zip(summ.method, summ.C, strict=True)
+    ]
+    ax.bar(
+        labels,
+        summ["mean"],
+        color=colors,
+        yerr=_err(summ["mean"], summ["ci_low"], summ["ci_high"]),
+        capsize=3,
+    )
+    ax.tick_params(axis="x", labelsize=7)
+
+
+def plot_invariance(metrics: pd.DataFrame, detail: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Per generator: the theta-invariance ratio (L1) and the collision gap (L2) of every
+    embedding, the baselines beside the trained nets."""
     df = metrics[metrics.metric == "invariance_ratio"].copy()
     df["C"] = df["C"].fillna(-1)
+    gap = detail.assign(value=detail["collision_gap"], C=detail["C"].fillna(-1))
     gens = _generators(df)
-    fig, axes = plt.subplots(1, len(gens), figsize=(5.2 * len(gens), 3.8), squeeze=False)
+    fig, axes = plt.subplots(2, len(gens), figsize=(5.2 * len(gens), 7.2), squeeze=False)
     palette = _c_palette(df.loc[df.method == "trained", "C"].unique())
-    for ax, gen in zip(axes[0], gens, strict=True):
-        summ = summarize(df[df.generator == gen], ["method", "C"])
-        order = {"raw": 0, "untrained": 1, "trained": 2}
-        summ = summ.sort_values(
-            ["method", "C"], key=lambda s: s.map(order) if s.name == "method" else s
-        )
-        labels = [_method_label(m, c) for m, c in zip(summ.method, summ.C, strict=True)]
-        colors = [
-            palette[c] if m == "trained" else "0.6"
-            for m, c in zip(summ.method, summ.C, strict=True)
-        ]
-        ax.bar(
-            labels,
-            summ["mean"],
-            color=colors,
-            yerr=_err(summ["mean"], summ["ci_low"], summ["ci_high"]),
-            capsize=3,
-        )
-        ax.set(
-            title=f"{gen} manifolds (unseen)",
+    for col, gen in enumerate(gens):
+        top, bottom = axes[0, col], axes[1, col]
+        _method_bars(top, df[df.generator == gen], palette)
+        top.set(
+            title=f"{gen} manifolds (unseen): θ-invariance (L1)",
             ylabel="within / overall mean distance",
             ylim=(0, 1.05),
         )
-        ax.tick_params(axis="x", labelsize=7)
-    fig.suptitle("θ-invariance: lower is more invariant (mean, 95% CI over seeds)")
+        _method_bars(bottom, gap[gap.generator == gen], palette)
+        bottom.axhline(0, color="0.5", lw=0.8)
+        bottom.set(
+            title=f"{gen}: collision gap (L2)",
+            ylabel="P(collide | same γ) − P(collide | independent γ)",
+        )
+    fig.suptitle(
+        "θ-invariance (lower: more invariant) and same-manifold minus independent "
+        "sign-hash collision probability (higher: better hash); mean, 95% CI over seeds"
+    )
+    fig.tight_layout()
     save_figure(fig, path)
 
 
@@ -197,18 +218,32 @@ def plot_samples(
     save_figure(fig, path)
 
 
-def draw_all(metrics_csv, projection_csv, data_path, outputs: dict) -> None:
-    """Every lsh figure; ``outputs`` maps collision/invariance/oneshot/samples to paths
-    (samples only when the image generator ran)."""
-    metrics = pd.read_csv(metrics_csv)
+def draw_all(
+    metrics: pd.DataFrame,
+    detail: pd.DataFrame,
+    curves: pd.DataFrame,
+    projection_csv,
+    data_path,
+    outputs: dict,
+) -> None:
+    """Every lsh figure; ``outputs`` maps collision/invariance/oneshot/curves/samples to
+    paths (samples only when the image generator ran: the first seed's data and
+    projection)."""
     plot_collision(metrics, outputs["collision"])
-    plot_invariance(metrics, outputs["invariance"])
+    plot_invariance(metrics, detail, outputs["invariance"])
     plot_oneshot(metrics, outputs["oneshot"])
+    plot_curves(
+        curves,
+        outputs["curves"],
+        title="lsh classifiers (every C trained for the same epochs)",
+        hue=("generator", "C"),
+    )
     if "samples" in outputs:
         import torch
 
         data = torch.load(data_path, map_location="cpu", weights_only=True)
         projection = pd.read_csv(projection_csv)
+        projection = projection[projection.seed == int(data["seed"])]
         plot_samples(
             data["x_unseen"].numpy(),
             data["canonical_unseen"].numpy(),

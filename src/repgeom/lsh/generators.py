@@ -24,8 +24,10 @@ import torch.nn.functional as F
 
 GENERATORS = ("randnet", "image")
 
-# Independent random streams of one seed.
+# Independent random streams of one seed (a new stream takes the next number, so the
+# draws of the others stay the same).
 STRUCTURE, TRAIN_GAMMA, TRAIN_THETA, UNSEEN_GAMMA, UNSEEN_THETA, PAIR_GAMMA, PAIR_THETA = range(7)
+HELDOUT_THETA = 7
 
 
 def stream(seed: int, which: int) -> torch.Generator:
@@ -230,12 +232,15 @@ def make_dataset(
     rho_levels: Sequence[float],
     pairs_per_level: int,
     samples_per_pair: int,
+    heldout_per_class: int = 0,
     n_canonical: int = 8,
     generator_kwargs: dict | None = None,
 ) -> dict:
     """Seen manifolds (training set, class-major so the first C * k rows are classes
-    0..C-1), unseen manifolds (one-shot pool), and pairs of manifolds whose gammas
-    correlate by rho (gamma_b = rho gamma_a + sqrt(1 - rho^2) xi, so both are N(0, I))."""
+    0..C-1), ``heldout_per_class`` further theta draws of every seen manifold (the
+    held-out-theta set, class-major too; its own theta stream), unseen manifolds
+    (one-shot pool), and pairs of manifolds whose gammas correlate by rho
+    (gamma_b = rho gamma_a + sqrt(1 - rho^2) xi, so both are N(0, I))."""
     if not all(-1 <= r <= 1 for r in rho_levels):
         raise ValueError(f"rho_levels must lie in [-1, 1], got {list(rho_levels)}")
     g = make_generator(kind, seed, **(generator_kwargs or {}))
@@ -243,6 +248,10 @@ def make_dataset(
         g, n_classes, samples_per_class, stream(seed, TRAIN_GAMMA), stream(seed, TRAIN_THETA)
     )
     y_train = torch.arange(n_classes).repeat_interleave(samples_per_class)
+    theta_heldout = torch.randn(
+        n_classes * heldout_per_class, g.theta_dim, generator=stream(seed, HELDOUT_THETA)
+    )
+    x_heldout = _render_classes(g, gamma_train, theta_heldout, heldout_per_class)
     gamma_unseen, theta_unseen, x_unseen = manifolds(
         g, n_unseen, samples_per_unseen, stream(seed, UNSEEN_GAMMA), stream(seed, UNSEEN_THETA)
     )
@@ -260,6 +269,9 @@ def make_dataset(
         "y_train": y_train,
         "gamma_train": gamma_train,
         "theta_train": theta_train,
+        "x_heldout": _store(kind, x_heldout),
+        "y_heldout": torch.arange(n_classes).repeat_interleave(heldout_per_class),
+        "theta_heldout": theta_heldout,
         "x_unseen": per_manifold(_store(kind, x_unseen), samples_per_unseen),
         "gamma_unseen": gamma_unseen,
         "theta_unseen": per_manifold(theta_unseen, samples_per_unseen),

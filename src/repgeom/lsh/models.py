@@ -1,6 +1,7 @@
 """Classifiers whose penultimate layer is the embedding (the hash before the sign):
 an MLP for random-network manifolds, a small CNN for image manifolds. ``train_classifier``
-fits one on the first C seen manifolds with repgeom.training.fit."""
+fits one on the first C seen manifolds with repgeom.training.fit for a number of
+epochs that is the same at every C."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from repgeom.curves import history_rows
 from repgeom.gate_inputs import StepLosses
 from repgeom.io import save_torch
 from repgeom.lsh.generators import to_float
@@ -93,32 +95,56 @@ def embed_all(model: nn.Module | None, x: torch.Tensor, batch: int = 1024) -> to
     return torch.cat([model.embed(x[i : i + batch]) for i in range(0, x.shape[0], batch)])
 
 
+def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 2048) -> float:
+    """Accuracy of ``model`` (eval mode) on x, y; NaN when there are no samples."""
+    if x.shape[0] == 0:
+        return math.nan
+    model.eval()
+    with torch.no_grad():
+        pred = torch.cat([model(x[i : i + batch]).argmax(1) for i in range(0, x.shape[0], batch)])
+    return float((pred == y).float().mean())
+
+
+def _first_classes(data: dict, split: str, n_classes: int, device) -> tuple:
+    """(x, y) of the split's samples of classes 0..n_classes-1 on ``device``; a split the
+    data lacks (no held-out thetas) gives empty tensors."""
+    if f"x_{split}" not in data:
+        x = data["x_train"]
+        return to_float(x[:0]).to(device), data["y_train"][:0].to(device)
+    keep = data[f"y_{split}"] < n_classes
+    return to_float(data[f"x_{split}"][keep]).to(device), data[f"y_{split}"][keep].to(device)
+
+
 def train_classifier(
     data: dict,
     n_classes: int,
     *,
     hidden: int,
     embed_dim: int,
-    steps: int,
+    epochs: int,
     batch_size: int,
     lr: float,
     weight_decay: float,
     run: TrainRun,
-) -> tuple[Embedder, dict]:
-    """Cross-entropy on the first ``n_classes`` seen manifolds for about ``steps`` steps
-    (whole epochs), from ``run``'s seed on its device. Returns the model and a summary
-    (epochs, final loss, mean loss over the first and the last tenth of the steps,
-    accuracy on its training samples at the end)."""
+) -> tuple[Embedder, dict, list[dict]]:
+    """Cross-entropy on the first ``n_classes`` seen manifolds for ``epochs`` epochs (the
+    budget rule: the same number of passes over every manifold's samples at every C),
+    from ``run``'s seed on its device. Returns the model, a summary (epochs, steps, final
+    loss, mean loss over the first and the last tenth of the steps, accuracy on its
+    training samples and on the held-out thetas of the same manifolds at the end) and
+    the per-epoch history: loss, ``train_accuracy`` (over the epoch's minibatches, as
+    they were trained on) and ``heldout_accuracy`` (held-out thetas, after the epoch;
+    NaN without a held-out set)."""
     available = int(data["y_train"].max()) + 1
     if not 1 < n_classes <= available:
         raise ValueError(f"n_classes must be in [2, {available}], got {n_classes}")
-    keep = data["y_train"] < n_classes
-    x = to_float(data["x_train"][keep]).to(run.device)
-    y = data["y_train"][keep].to(run.device)
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    x, y = _first_classes(data, "train", n_classes, run.device)
+    x_held, y_held = _first_classes(data, "heldout", n_classes, run.device)
     model = build_model(
         data["kind"], x.shape[1:], n_classes, hidden, embed_dim, init_seed=run.seed
     ).to(run.device)
-    epochs = max(1, round(steps / math.ceil(x.shape[0] / batch_size)))
     settings = TrainSettings(
         epochs,
         batch_size,
@@ -127,25 +153,56 @@ def train_classifier(
         weight_decay=weight_decay,
         log_every_epoch=False,
     )
+    # Minibatch hits summed on the device: read once per epoch, not per step.
+    hits = torch.zeros((), device=run.device)
 
     def loss_fn(m, xb, yb):
-        return F.cross_entropy(m(xb), yb)
+        logits = m(xb)
+        hits.add_((logits.detach().argmax(1) == yb).sum())
+        return F.cross_entropy(logits, yb)
+
+    def end_epoch(epoch: int, history: list[dict]) -> dict:
+        record = {"train_accuracy": float(hits) / x.shape[0]}
+        hits.zero_()
+        record["heldout_accuracy"] = _accuracy(model, x_held, y_held)
+        return record
 
     step_losses = StepLosses(loss_fn)
     history = train_model(
-        model, step_losses, (x, y), settings, generator=run.generator, logger=run.log
+        model,
+        step_losses,
+        (x, y),
+        settings,
+        generator=run.generator,
+        logger=run.log,
+        on_epoch_end=end_epoch,
     )
-    model.eval()
-    with torch.no_grad():
-        pred = torch.cat([model(x[i : i + 2048]).argmax(1) for i in range(0, x.shape[0], 2048)])
     summary = {
         "epochs": epochs,
+        "steps": len(step_losses.losses),
         "final_loss": history[-1]["loss"],
         **step_losses.tenths(),
-        "train_accuracy": float((pred == y).float().mean()),
+        "train_accuracy": _accuracy(model, x, y),
+        "heldout_accuracy": history[-1]["heldout_accuracy"],
         "n_train": int(x.shape[0]),
+        "n_heldout": int(x_held.shape[0]),
     }
-    return model, summary
+    return model, summary, history
+
+
+# history key -> (curve metric, split) of a training curve (repgeom.curves)
+CURVE_METRICS = {
+    "loss": ("loss", "train"),
+    "train_accuracy": ("accuracy", "train"),
+    "heldout_accuracy": ("accuracy", "heldout"),
+}
+
+
+def curve_rows(history: list[dict], base: dict) -> list[dict]:
+    """Curve rows of one classifier's history (train_classifier); NaN held-out accuracy
+    (no held-out thetas) is left out."""
+    rows = history_rows(history, base, CURVE_METRICS)
+    return [r for r in rows if not math.isnan(r["value"])]
 
 
 def save_model(path: str | os.PathLike, model: Embedder, meta: dict[str, Any]) -> None:
