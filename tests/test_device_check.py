@@ -18,7 +18,8 @@ COLUMNS = [
 ]  # fmt: skip
 TRAINING_RULES = {
     "eigenmaps_pretrain", "eigenmaps_eval", "eigenmaps_toy_train", "eigenmaps_graph_train",
-    "isometry_train", "isometry_hierarchy", "adversarial_eval", "lsh_train",
+    "isometry_train_mnist", "isometry_train_fashion_mnist", "isometry_hierarchy",
+    "adversarial_eval", "lsh_train",
     "registration_train", "similarity_toy", "similarity_enforce", "similarity_registration",
 }  # fmt: skip
 

@@ -20,16 +20,17 @@ import pytest
 import torch
 from conftest import REPO, SMOKE, run_snakemake
 
-TRAIN = "results/isometry/mnist/beta{beta}/seed0/model.pt"
-TRAIN_LOG = "logs/isometry/train/mnist_beta{beta}_seed0.log"
-# Long enough that the kill lands inside the second job: about 0.08 s an epoch on a
-# quiet 2-core CPU, so ~5 s a job.
+# One job per seed trains both betas; the test kills the second seed's job.
+TRAIN = "results/isometry/mnist/beta0/seed{seed}/model.pt"
+TRAIN_LOG = "logs/isometry/train/mnist_seed{seed}.log"
+# Long enough that the kill lands inside the second job: 1,200 steps (60 epochs of 20),
+# a few seconds a job on a quiet 2-core CPU.
 SLOW_ISOMETRY = """
 stages: [isometry]
 isometry:
   datasets: [mnist]
   per_dataset:
-    mnist: {epochs: 60, betas: [0, 0.1], max_train: 2000}
+    mnist: {steps: 1200, betas: [0, 0.1], max_train: 2000, seeds: [0, 1]}
 """
 
 
@@ -65,7 +66,7 @@ def test_killed_mid_training_resumes_without_redoing_finished_jobs(tmp_path, mir
     (a node failure) leaves the lock, so the restart unlocks first."""
     (tmp_path / "slow.yaml").write_text(SLOW_ISOMETRY)
     args = ["--cores", "1", "--configfile", SMOKE, str(tmp_path / "slow.yaml"), "--",
-            TRAIN.format(beta=0), TRAIN.format(beta=0.1)]  # fmt: skip
+            TRAIN.format(seed=0), TRAIN.format(seed=1)]  # fmt: skip
     env = {**os.environ, "REPGEOM_DATA_MIRROR": str(mirror)}
     proc = subprocess.Popen(
         snakemake_cmd(tmp_path, *args),
@@ -75,15 +76,15 @@ def test_killed_mid_training_resumes_without_redoing_finished_jobs(tmp_path, mir
         start_new_session=True,  # its own process group: the kill takes the job too
         preexec_fn=default_sigint,
     )
-    models = {b: tmp_path / TRAIN.format(beta=b) for b in (0, 0.1)}
-    logs = {b: tmp_path / TRAIN_LOG.format(beta=b) for b in (0, 0.1)}
+    models = {s: tmp_path / TRAIN.format(seed=s) for s in (0, 1)}
+    logs = {s: tmp_path / TRAIN_LOG.format(seed=s) for s in (0, 1)}
 
     def mid_second_job():
         """(finished, running) betas once one job is done and the other is training."""
         done = [b for b in models if models[b].exists()]
         if len(done) != 1:
             return None
-        other = 0.1 if done[0] == 0 else 0
+        other = 1 if done[0] == 0 else 0
         started = logs[other].exists() and "epoch 1/" in logs[other].read_text()
         return (done[0], other) if started else None
 
@@ -109,7 +110,7 @@ def test_killed_mid_training_resumes_without_redoing_finished_jobs(tmp_path, mir
     assert killed.exists()
     assert finished.stat().st_mtime_ns == finished_mtime, "a finished job was redone"
     stats = out[out.index("Job stats") :].split("\n\n")[0]
-    assert re.search(r"^isometry_train\s+1$", stats, re.M), stats  # only the killed one
+    assert re.search(r"^isometry_train_mnist\s+1$", stats, re.M), stats  # only the killed one
     every_result_is_whole(tmp_path / "results")
     again = run_snakemake(tmp_path, "-n", *args, mirror=mirror)
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import REPO, merged_config
 
+from repgeom.isometry.budget import authors_steps, isometry_seeds, isometry_steps
 from repgeom.isometry.geometry import geometry_metrics, normalised_stress
 from repgeom.isometry.hierarchy import (
     HierarchicalMLP,
@@ -18,14 +20,20 @@ from repgeom.isometry.hierarchy import (
     mnist_hierarchy_labels,
     torus_dataset,
 )
-from repgeom.isometry.losses import isometric_loss, isometry_penalty, pairwise_distances
-from repgeom.isometry.models import IsometricMLP, load_model, save_model
+from repgeom.isometry.losses import (
+    isometric_loss,
+    isometry_penalty,
+    pairwise_distances,
+    stacked_isometric_loss,
+)
+from repgeom.isometry.models import IsometricMLP, StackedMLP, load_model, save_model
 from repgeom.isometry.summary import (
     accuracy_drop_points,
     beta_rank_correlation,
     isometry_claims,
+    measured_scale,
 )
-from repgeom.isometry.train import run_isometric
+from repgeom.isometry.train import run_isometric, train_isometric
 
 
 def double_loop_penalty(h, x, y, K):
@@ -147,6 +155,21 @@ def test_hierarchy_labels_are_nested():
     assert torch.allclose(radial, torch.full_like(radial, 0.33**2), atol=1e-5)
 
 
+def test_torus_labels_split_the_tube_angle():
+    """As the authors' HRIM_Torus: the classes are arcs of the minor (tube) angle phi;
+    the major angle says nothing about the class."""
+    x, ys = torus_dataset(
+        2000, R=0.67, r=0.33, noise=0.0, n_arcs=8, generator=torch.Generator().manual_seed(0)
+    )
+    phi = torch.atan2(x[:, 2], x[:, :2].norm(dim=1) - 0.67) % (2 * math.pi)
+    arc = (phi / (2 * math.pi) * 8).long()
+    inner = ((phi / (2 * math.pi) * 8) - arc - 0.5).abs() < 0.49  # away from arc borders
+    assert torch.equal(arc[inner], ys[inner, 2])
+    theta = torch.atan2(x[:, 1], x[:, 0]) % (2 * math.pi)
+    major_arc = (theta / (2 * math.pi) * 8).long()
+    assert (major_arc == ys[:, 2]).float().mean() < 0.3  # chance is 1/8
+
+
 def test_hierarchy_level_loss_trains_only_its_block():
     torch.manual_seed(0)
     model = HierarchicalMLP(in_dim=3, hidden=8, block_depth=2, n_levels=3, n_classes=8)
@@ -258,23 +281,30 @@ def test_constant_geometry_metric_makes_i2_invalid():
     assert by_id["I1"]["verdict"] == "reproduced"
 
 
-def test_run_records_losses_and_chance():
+def _toy_images(n: int, classes: int) -> dict:
+    """uint8 images whose brightness says the class; the first half is the test split."""
     gen = torch.Generator().manual_seed(0)
-    labels = torch.arange(60) % 3
-    images = torch.rand(60, 1, 28, 28, generator=gen) * 60 + 60 * labels[:, None, None, None]
-    data = {
-        "train_images": images.to(torch.uint8),
+    labels = torch.arange(n) % classes
+    step = 240 // classes
+    images = torch.rand(n, 1, 28, 28, generator=gen) * step + step * labels[:, None, None, None]
+    images = images.to(torch.uint8)
+    return {
+        "train_images": images,
         "train_labels": labels,
-        "test_images": images[:30].to(torch.uint8),
-        "test_labels": labels[:30],
+        "test_images": images[: n // 2],
+        "test_labels": labels[: n // 2],
     }
-    _, rows, _ = run_isometric(
+
+
+def test_run_records_losses_and_chance():
+    data = _toy_images(60, 3)
+    (res,) = run_isometric(
         data,
         dataset="toy",
-        beta=0.1,
+        betas=[0.1],
         K=1.0,
         seed=0,
-        epochs=1,
+        steps=13,
         lr=3e-3,
         batch_size=6,
         max_train=0,
@@ -285,8 +315,84 @@ def test_run_records_losses_and_chance():
         generator=torch.Generator().manual_seed(0),
         device=torch.device("cpu"),
     )
-    values = {r["metric"]: r["value"] for r in rows}
+    values = {r["metric"]: r["value"] for r in res["rows"]}
     assert values["chance_accuracy"] == pytest.approx(1 / 3)
-    # one epoch of 10 steps: the first and last step, not the same epoch mean twice
+    assert values["train_images"] == 60
+    # 13 steps: the first and last two steps, not the same epoch mean twice
     assert values["train_loss_first_tenth"] > values["train_loss_last_tenth"]
-    assert [r["epoch"] for r in rows if r["metric"] == "train_loss"] == [1]
+    # 13 steps of 10 a pass: two epochs, the second partial; a curve point after each
+    curves = pd.DataFrame(res["curves"])
+    assert sorted(set(curves["epoch"])) == [1, 2]
+    assert set(zip(curves["metric"], curves["split"], strict=True)) == {
+        ("loss", "train"),
+        ("accuracy", "heldout"),
+    }
+    acc = curves[curves["metric"] == "accuracy"]["value"]
+    assert acc.between(0, 1).all()
+    assert acc.iloc[-1] == pytest.approx(values["accuracy"])  # the last curve point: the model
+
+
+def test_betas_trained_together_equal_separate_runs():
+    """One stacked run of three betas gives each beta the weights, curve and loss tenths
+    of a run of that beta alone (same seed: same initial weights and batches)."""
+    data = _toy_images(120, 10)
+    kw = dict(K=10.0, steps=25, lr=1e-3, batch_size=20, max_train=0, hidden=16, depth=3)
+    kw |= dict(device=torch.device("cpu"))
+    betas = [0.0, 0.1, 10.0]
+
+    def train(bs):
+        torch.manual_seed(3)
+        return train_isometric(data, betas=bs, generator=torch.Generator().manual_seed(1), **kw)
+
+    models, histories, tenths = train(betas)
+    assert len(histories[0]) == 5 and histories[0][-1]["steps"] == 25  # 6 a pass: 4 x 6 + 1
+    for i, beta in enumerate(betas):
+        (alone,), (history,), (tenth,) = train([beta])
+        for p, q in zip(models[i].state_dict().values(), alone.state_dict().values(), strict=True):
+            torch.testing.assert_close(p, q, rtol=0, atol=1e-6)
+        assert tenths[i] == pytest.approx(tenth, rel=1e-6)
+        acc = [h["heldout_accuracy"] for h in histories[i]]
+        assert acc == pytest.approx([h["heldout_accuracy"] for h in history])
+    # the betas did train differently
+    assert not torch.equal(models[0].readout.weight, models[2].readout.weight)
+
+
+def test_stacked_loss_is_each_models_isometric_loss():
+    torch.manual_seed(0)
+    template = IsometricMLP(hidden=12, depth=3)
+    stack = StackedMLP(template, 3)
+    with torch.no_grad():  # give the copies different weights
+        for w in stack.weights:
+            w.add_(0.05 * torch.randn_like(w))
+    x = torch.rand(30, 1, 28, 28)
+    y = torch.arange(30) % 4
+    betas = [0.0, 0.5, 10.0]
+    losses = stacked_isometric_loss(stack, x, y, torch.tensor(betas), K=2.0)
+    for i, beta in enumerate(betas):
+        model = stack.unstack(i)
+        torch.testing.assert_close(model(x), stack(x)[i], rtol=1e-5, atol=1e-6)
+        expected = isometric_loss(model, x, y, beta, 2.0)
+        assert float(losses[i].detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
+
+
+def test_authors_step_budget_at_default_scale():
+    """The default config's rule gives the authors' steps: 5 x 60,000 / 100 = 3,000 on
+    MNIST, 10 x 60,000 / 100 = 6,000 on Fashion-MNIST; MNIST has 6 seeds (issue 14)."""
+    iso = merged_config()["isometry"]
+    assert isometry_steps(iso, "mnist") == 3000
+    assert isometry_steps(iso, "fashion-mnist") == 6000
+    assert isometry_seeds(iso, "mnist", [0, 1, 2]) == [0, 1, 2, 3, 4, 5]
+    assert isometry_seeds(iso, "fashion-mnist", [0, 1, 2]) == [0, 1, 2]
+    assert authors_steps(1, 1001, 100) == 11  # a last partial batch is a step
+    smoke = merged_config(REPO / "workflow" / "configs" / "smoke.yaml")["isometry"]
+    assert isometry_steps(smoke, "mnist") == 5 and isometry_seeds(smoke, "mnist", [0]) == [0]
+
+
+def test_measured_scale_names_the_training_images():
+    df = pd.DataFrame(
+        {"dataset": ["mnist", "mnist", "fashion-mnist"], "metric": ["train_images"] * 3,
+         "value": [8000.0, 8000.0, 20000.0]}
+    )  # fmt: skip
+    scale = {"train_images": "all", "steps": 3000}
+    assert measured_scale(scale, df, "mnist") == {"train_images": "8000", "steps": 3000}
+    assert measured_scale(scale, df[df["dataset"] != "mnist"], "mnist") == scale

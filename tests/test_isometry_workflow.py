@@ -3,6 +3,8 @@ tables, claims I1 and I2, figures."""
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 import torch
@@ -31,7 +33,7 @@ def test_isometry_stage_smoke(smoke_dag):
     assert len(acc) == 4 and acc["value"].between(0, 1).all()
     assert set(metrics["metric"]) >= {"within_class_correlation", "between_class_stress"}
     # what the gates read: chance, and the loss over the first/last tenth of the steps
-    # (one epoch of 5 steps here: the first step against the last)
+    # (5 steps here: the first step against the last)
     wide = metrics.pivot_table(index=["dataset", "beta"], columns="metric", values="value")
     assert (wide["chance_accuracy"] == 0.1).all()
     assert (wide["train_loss_first_tenth"] > 0).all() and wide[
@@ -51,7 +53,14 @@ def test_isometry_stage_smoke(smoke_dag):
     assert i1["mean"].notna().all()
     # Two betas: Spearman over beta is undefined (NaN), so I2 is invalid, never a verdict.
     assert (i2["verdict"] == "invalid").all() and i2["reason"].str.contains("NaN").all()
-    for name in ("geometry", "distances", "hierarchy"):
+    assert "train_images=500" in claims["scale"].iloc[0]  # the count, not "all"
+    curves = read_metrics(res / "isometry" / "curves.csv")
+    flat = curves[curves["method"] == "isometric_mlp"]
+    assert len(flat.groupby(["dataset", "beta", "seed"])) == 4  # every model's curve
+    assert set(flat["metric"]) == {"loss", "accuracy"}
+    hier = curves[curves["method"] == "hierarchical_mlp"]
+    assert set(hier["metric"]) == {"loss", "accuracy_level0", "accuracy_level1", "accuracy_level2"}
+    for name in ("geometry", "distances", "hierarchy", "curves"):
         assert (res / "figures" / f"isometry_{name}.png").stat().st_size > 10_000
     for log in (smoke_dag / "logs" / "isometry").rglob("*.log"):
         assert log.stat().st_size > 0
@@ -70,5 +79,10 @@ def test_reference_beta_outside_the_sweep_fails_before_any_job(tmp_path):
 def test_beta_wildcards_and_model_paths_in_dry_run(tmp_path):
     out = run_snakemake(tmp_path, "-n", "--cores", "2", "--config", "stages=[isometry]").stdout
     for beta in ("0", "0.01", "0.1", "1", "10"):
-        assert f"results/isometry/mnist/beta{beta}/seed2/model.pt" in out
-    assert "results/isometry/fashion-mnist/beta10/seed0/model.pt" in out
+        assert f"results/isometry/mnist/beta{beta}/seed5/model.pt" in out
+    assert "results/isometry/fashion-mnist/beta10/seed2/model.pt" in out
+    # MNIST has its own 6 seeds (isometry.per_dataset.mnist.seeds), Fashion-MNIST the
+    # top-level 3; one job trains every beta of a (dataset, seed)
+    assert "results/isometry/fashion-mnist/beta10/seed3/model.pt" not in out
+    assert re.search(r"^isometry_train_mnist\s+6$", out, re.M), out[-2000:]
+    assert re.search(r"^isometry_train_fashion_mnist\s+3$", out, re.M)

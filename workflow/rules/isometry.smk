@@ -8,44 +8,52 @@
 include: "isometry_helpers.smk"
 
 
-rule isometry_train:
-    input:
-        data=dataset_file("{dataset}"),
-    output:
-        model="results/isometry/{dataset}/beta{beta}/seed{seed}/model.pt",
-        metrics="results/isometry/{dataset}/beta{beta}/seed{seed}/metrics.csv",
-        pairs="results/isometry/{dataset}/beta{beta}/seed{seed}/pairs.csv",
-        provenance="results/isometry/{dataset}/beta{beta}/seed{seed}/provenance.json",
-    log:
-        "logs/isometry/train/{dataset}_beta{beta}_seed{seed}.log",
-    benchmark:
-        "results/benchmarks/isometry/train/{dataset}_beta{beta}_seed{seed}.tsv"
-    wildcard_constraints:
-        dataset="|".join(DATASETS),
-        beta=r"[0-9][0-9.e+-]*",
-        seed=r"\d+",
-    conda:
-        ENV
-    threads: 1
-    resources:
-        mem_mb=config["resources"]["isometry_train"]["mem_mb"],
-        runtime=config["resources"]["isometry_train"]["runtime"],
-        gpu=GPUS,
-    params:
-        beta=lambda wc: float(wc.beta),
-        K=isometry_param("K"),
-        epochs=isometry_param("epochs"),
-        max_train=isometry_param("max_train"),
-        lr=ISO["lr"],
-        batch_size=ISO["batch_size"],
-        hidden=ISO["hidden"],
-        depth=ISO["depth"],
-        eval_points=ISO["eval_points"],
-        scatter_pairs=ISO["scatter_pairs"],
-        device=config["device"],
-        deterministic=config["deterministic"],
-    script:
-        "../scripts/isometry_train.py"
+# One job per (dataset, seed) trains every beta of the sweep in one process (a stacked
+# model, the same initial weights and batches as separate runs); the outputs stay one
+# folder per (dataset, beta, seed). A change to a dataset's betas or settings reruns its
+# jobs. One rule per dataset: its outputs are that dataset's betas.
+for _dataset in ISO["datasets"]:
+
+    rule:
+        name:
+            f"isometry_train_{_dataset.replace('-', '_')}"
+        input:
+            data=dataset_file(_dataset),
+        output:
+            model=isometry_seed_files(_dataset, "model.pt"),
+            metrics=isometry_seed_files(_dataset, "metrics.csv"),
+            pairs=isometry_seed_files(_dataset, "pairs.csv"),
+            curves=isometry_seed_files(_dataset, "curves.csv"),
+            provenance=f"results/isometry/{_dataset}/seed{{seed}}.provenance.json",
+        log:
+            f"logs/isometry/train/{_dataset}_seed{{seed}}.log",
+        benchmark:
+            f"results/benchmarks/isometry/train/{_dataset}_seed{{seed}}.tsv"
+        wildcard_constraints:
+            seed=r"\d+",
+        conda:
+            ENV
+        threads: 1
+        resources:
+            mem_mb=config["resources"]["isometry_train"]["mem_mb"],
+            runtime=config["resources"]["isometry_train"]["runtime"],
+            gpu=GPUS,
+        params:
+            dataset=_dataset,
+            betas=[float(b) for b in isometry_betas(_dataset)],
+            K=isometry_settings(_dataset)["K"],
+            steps=isometry_steps(_dataset),
+            max_train=isometry_settings(_dataset)["max_train"],
+            lr=ISO["lr"],
+            batch_size=ISO["batch_size"],
+            hidden=ISO["hidden"],
+            depth=ISO["depth"],
+            eval_points=ISO["eval_points"],
+            scatter_pairs=ISO["scatter_pairs"],
+            device=config["device"],
+            deterministic=config["deterministic"],
+        script:
+            "../scripts/isometry_train.py"
 
 
 rule isometry_hierarchy:
@@ -54,6 +62,7 @@ rule isometry_hierarchy:
     output:
         metrics="results/isometry/hierarchy/{task}/seed{seed}/metrics.csv",
         embedding="results/isometry/hierarchy/{task}/seed{seed}/embedding.csv",
+        curves="results/isometry/hierarchy/{task}/seed{seed}/curves.csv",
         provenance="results/isometry/hierarchy/{task}/seed{seed}/provenance.json",
     log:
         "logs/isometry/hierarchy/{task}_seed{seed}.log",
@@ -92,12 +101,19 @@ rule isometry_summary:
             task=ISO["hierarchy"]["tasks"],
             seed=seeds(),
         ),
+        curves=isometry_run_files("curves.csv"),
+        hierarchy_curves=expand(
+            "results/isometry/hierarchy/{task}/seed{seed}/curves.csv",
+            task=ISO["hierarchy"]["tasks"],
+            seed=seeds(),
+        ),
         registry=CLAIMS_REGISTRY,
     output:
         metrics="results/isometry/metrics.csv",
         pairs="results/isometry/distance_pairs.csv",
         hierarchy="results/isometry/hierarchy_metrics.csv",
         embedding="results/isometry/hierarchy_embedding.csv",
+        curves="results/isometry/curves.csv",
         claims="results/isometry/claims.csv",
         provenance="results/isometry/claims.provenance.json",
     log:
@@ -127,6 +143,7 @@ rule isometry_figures:
         pairs="results/isometry/distance_pairs.csv",
         hierarchy="results/isometry/hierarchy_metrics.csv",
         embedding="results/isometry/hierarchy_embedding.csv",
+        curves="results/isometry/curves.csv",
     output:
         geometry=report(
             "results/figures/isometry_geometry.png",
@@ -141,6 +158,11 @@ rule isometry_figures:
         hierarchy=report(
             "results/figures/isometry_hierarchy.png",
             caption="../report/isometry_hierarchy.rst",
+            **report_section("isometry"),
+        ),
+        curves=report(
+            "results/figures/isometry_curves.png",
+            caption="../report/isometry_curves.rst",
             **report_section("isometry"),
         ),
     log:
@@ -162,5 +184,6 @@ register_targets(
         "results/figures/isometry_geometry.png",
         "results/figures/isometry_distances.png",
         "results/figures/isometry_hierarchy.png",
+        "results/figures/isometry_curves.png",
     ],
 )

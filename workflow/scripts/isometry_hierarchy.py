@@ -1,7 +1,8 @@
 """Rule isometry_hierarchy: one hierarchy task (torus or MNIST) and seed."""
 
+from repgeom.curves import write_curves
 from repgeom.data import load_dataset
-from repgeom.isometry.hierarchy import run_hierarchy_task
+from repgeom.isometry.hierarchy import hierarchy_curve_rows, run_hierarchy_task
 from repgeom.metrics import write_metrics
 from repgeom.smk import rule_run
 
@@ -20,6 +21,6 @@ with rule_run(snakemake) as run:
     )
     base = {"stage": "isometry", "method": "hierarchical_mlp", "seed": run.seed, "task": task}
     base |= {"beta": s["beta"], "K": s["K"]}
-    rows += [{"metric": "train_loss", "value": h["loss"], "epoch": h["epoch"]} for h in history]
     write_metrics([{**base, **r} for r in rows], snakemake.output.metrics)
     write_metrics([{**base, **r} for r in emb], snakemake.output.embedding)
+    write_curves(hierarchy_curve_rows(history, base), snakemake.output.curves)

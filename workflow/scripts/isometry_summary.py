@@ -1,6 +1,7 @@
 """Rule isometry_summary: stage tables from the per-run tables, and claims I1, I2."""
 
 from repgeom.claims import write_claims
+from repgeom.curves import read_curves, write_curves
 from repgeom.isometry.summary import isometry_claims
 from repgeom.metrics import read_metrics, write_metrics
 from repgeom.smk import rule_run
@@ -12,6 +13,7 @@ with rule_run(snakemake) as run:
     write_metrics(read_metrics(list(inp.pairs)), out.pairs)
     write_metrics(read_metrics(list(inp.hierarchy)), out.hierarchy)
     write_metrics(read_metrics(list(inp.embedding)), out.embedding)
+    write_curves(read_curves(list(inp.curves) + list(inp.hierarchy_curves)), out.curves)
     claims = isometry_claims(
         metrics,
         reference_betas=p["reference_betas"],

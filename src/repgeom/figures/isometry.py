@@ -17,6 +17,7 @@ import pandas as pd
 import seaborn as sns
 
 from repgeom.figures import save_figure
+from repgeom.figures.curves import plot_curves
 from repgeom.metrics import summarize
 
 GEOMETRY_METRICS = (
@@ -125,3 +126,12 @@ def plot_hierarchy(hier: pd.DataFrame, emb: pd.DataFrame, path: str | os.PathLik
             col += 1
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def plot_isometry_curves(curves: pd.DataFrame, path: str | os.PathLike) -> None:
+    """The training curves of every isometry model (per dataset and beta) and of the
+    hierarchy (per task): training loss and held-out accuracy per epoch."""
+    runs = curves["dataset"] if "dataset" in curves.columns else pd.Series(pd.NA, curves.index)
+    if "task" in curves.columns:
+        runs = runs.fillna("hierarchy " + curves["task"].astype(str))
+    plot_curves(curves.assign(run=runs), path, title="isometry", hue=("run", "beta"))

@@ -19,15 +19,16 @@ _ZERO = 1e-10
 
 
 def pairwise_distances(a: torch.Tensor) -> torch.Tensor:
-    """Euclidean distance matrix of the rows of ``a`` [N, D] -> [N, N], in ``a``'s dtype.
+    """Euclidean distance matrix of the rows of ``a`` [..., N, D] -> [..., N, N], in
+    ``a``'s dtype (a stack of models' representations [M, N, D] gives M matrices).
 
     Computed from the Gram matrix in float64 (fast matrix products; float64 keeps the
     cancellation error far below the smallest distance between distinct 8-bit images).
     Squared distances below ``_ZERO`` (the diagonal, duplicate rows) give exactly 0 with
     a zero gradient, never the NaN of sqrt'(0)."""
     a64 = a.double()
-    sq = (a64 * a64).sum(1)
-    d2 = sq[:, None] + sq[None, :] - 2.0 * (a64 @ a64.T)
+    sq = (a64 * a64).sum(-1)
+    d2 = sq[..., :, None] + sq[..., None, :] - 2.0 * (a64 @ a64.transpose(-1, -2))
     nonzero = d2 > _ZERO
     d = torch.where(nonzero, d2.clamp_min(_ZERO).sqrt(), torch.zeros_like(d2))
     return d.to(a.dtype)
@@ -46,9 +47,17 @@ def isometry_penalty(h: torch.Tensor, x: torch.Tensor, y: torch.Tensor, K: float
             f"{y.shape[0]}"
         )
     same = same_class(y).to(h.dtype)
-    dh = pairwise_distances(h)
     dx = pairwise_distances(flatten_images(x).to(h.dtype))
-    return ((K * same * dh - same * dx) ** 2).mean()
+    return penalty_from_distances(pairwise_distances(h), dx, same, K)
+
+
+def penalty_from_distances(
+    dh: torch.Tensor, dx: torch.Tensor, same: torch.Tensor, K: float
+) -> torch.Tensor:
+    """The penalty from the representation distances ``dh`` [..., B, B] (one matrix per
+    model of a stack), the input distances ``dx`` [B, B] and Y = ``same`` [B, B], the
+    last two shared by every model trained on the batch: [...] (a scalar per model)."""
+    return ((same * (K * dh - dx)) ** 2).mean((-2, -1))
 
 
 def isometric_loss(model, x: torch.Tensor, y: torch.Tensor, beta: float, K: float) -> torch.Tensor:
@@ -59,3 +68,19 @@ def isometric_loss(model, x: torch.Tensor, y: torch.Tensor, beta: float, K: floa
     if beta != 0:
         loss = loss + beta * isometry_penalty(h, x, y, K)
     return loss
+
+
+def stacked_isometric_loss(
+    stack, x: torch.Tensor, y: torch.Tensor, betas: torch.Tensor, K: float
+) -> torch.Tensor:
+    """:func:`isometric_loss` of each model of a :class:`~repgeom.isometry.models.StackedMLP`
+    on the shared batch, model m with weight ``betas[m]``: [M]. The input distances and Y
+    are computed once for all models; a model with beta 0 gets exactly cross-entropy
+    (0 x a finite penalty)."""
+    logits, h = stack.forward_with_representation(x)
+    m, b = logits.shape[:2]
+    ce = F.cross_entropy(logits.reshape(m * b, -1), y.repeat(m), reduction="none")
+    ce = ce.reshape(m, b).mean(1)
+    same = same_class(y).to(h.dtype)
+    dx = pairwise_distances(flatten_images(x).to(h.dtype))
+    return ce + betas.to(h.dtype) * penalty_from_distances(pairwise_distances(h), dx, same, K)

@@ -56,6 +56,56 @@ class IsometricMLP(nn.Module):
         return self.readout(h), h
 
 
+class StackedMLP(nn.Module):
+    """M copies of one :class:`IsometricMLP` trained side by side on the same batches
+    (one beta each): every weight gets a leading model axis, so one matrix product per
+    layer serves all M models. Adam is elementwise, so training the stack is training
+    each model alone (up to the rounding of batched products)."""
+
+    def __init__(self, template: IsometricMLP, copies: int):
+        super().__init__()
+        if copies < 1:
+            raise ValueError(f"copies must be >= 1, got {copies}")
+        self.config = dict(template.config)
+        layers = [*template.hidden, template.readout]
+
+        def stacked(t: torch.Tensor) -> nn.Parameter:
+            return nn.Parameter(t.detach().unsqueeze(0).repeat(copies, *([1] * t.dim())))
+
+        self.weights = nn.ParameterList(stacked(layer.weight) for layer in layers)  # [M, out, in]
+        self.biases = nn.ParameterList(stacked(layer.bias) for layer in layers)  # [M, out]
+
+    @property
+    def copies(self) -> int:
+        return self.weights[0].shape[0]
+
+    def forward_with_representation(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits [M, B, classes], last hidden layer [M, B, hidden]) of a batch [B, ...]
+        shared by the M models."""
+        x = flatten_images(x).to(self.weights[0].dtype)
+        m, hidden = self.copies, self.weights[0].shape[1]
+        # The first layer reads the shared input: one [B, D] x [D, M * hidden] product.
+        first = x @ self.weights[0].reshape(m * hidden, -1).T
+        h = torch.tanh(first.reshape(len(x), m, hidden).transpose(0, 1) + self.biases[0][:, None])
+        for w, b in zip(self.weights[1:-1], self.biases[1:-1], strict=True):
+            h = torch.tanh(torch.baddbmm(b[:, None], h, w.transpose(1, 2)))
+        logits = torch.baddbmm(self.biases[-1][:, None], h, self.weights[-1].transpose(1, 2))
+        return logits, h
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_representation(x)[0]
+
+    def unstack(self, index: int) -> IsometricMLP:
+        """Model ``index`` of the stack as a plain :class:`IsometricMLP` (a copy)."""
+        model = IsometricMLP(**self.config).to(self.weights[0].device)
+        layers = [*model.hidden, model.readout]
+        with torch.no_grad():
+            for layer, w, b in zip(layers, self.weights, self.biases, strict=True):
+                layer.weight.copy_(w[index])
+                layer.bias.copy_(b[index])
+        return model.eval()
+
+
 def save_model(path: str | os.PathLike, model: IsometricMLP, meta: dict[str, Any]) -> None:
     """Atomically write state_dict, constructor kwargs and ``meta`` (dataset, beta, K,
     seed, ...) so ``load_model`` can rebuild the model without the config."""
