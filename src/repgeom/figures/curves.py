@@ -48,7 +48,9 @@ def plot_curves(
     palette = dict(
         zip(
             sorted(df["model"].unique()),
-            sns.color_palette("tab10", df["model"].nunique()),
+            sns.color_palette(
+                "tab10" if df["model"].nunique() <= 10 else "husl", df["model"].nunique()
+            ),
             strict=True,
         )
     )
@@ -57,7 +59,9 @@ def plot_curves(
         for model, s in sub.groupby("model", sort=True):
             g = s.groupby("epoch")["value"]
             mean, lo, hi = g.mean(), g.min(), g.max()
-            ax.plot(mean.index, mean.to_numpy(), color=palette[model], label=model, lw=1.2)
+            ax.plot(
+                mean.index, mean.to_numpy(), color=palette[model], label=model, lw=1.2, marker="."
+            )
             ax.fill_between(
                 mean.index, lo.to_numpy(), hi.to_numpy(), color=palette[model], alpha=0.15
             )
