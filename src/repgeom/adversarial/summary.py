@@ -130,18 +130,19 @@ def objective_gate(
     mine = sel[sel["method"] == method].groupby(["beta", "eps"])["value"].mean()
     ce = sel[sel["method"] == "fgsm"].groupby(["beta", "eps"])["value"].mean()
     gap = (mine - ce).dropna()
-    what = f"clean-normalised robust accuracy under {method} minus under cross-entropy fgsm, "
-    what += "same points, largest over eps and the two betas (seed means)"
+    what = (
+        f"attack artefact when above: clean-normalised robust accuracy under {method} minus "
+        "under cross-entropy fgsm, same points, largest over eps and the two betas (seed means)"
+    )
     if method.endswith("_isometry"):
         ref = gradients[np.isclose(gradients["beta"], max(betas))]
         ratio = ref.loc[ref["metric"] == "grad_norm_ratio", "value"]
         cosine = ref.loc[ref["metric"] == "grad_cosine", "value"]
         what += (
-            f"; above it the gain is an attack artefact: at beta={max(betas):g} the isometry "
-            f"term's input gradient is {ratio.mean():.3g}x the cross-entropy's "
-            f"(range {ratio.min():.3g}-{ratio.max():.3g} over seeds), cosine of the attack's "
-            f"gradient with the cross-entropy's {cosine.mean():.2f} "
-            f"(range {cosine.min():.2f}-{cosine.max():.2f})"
+            f"; at beta={max(betas):g} the isometry term's input gradient is "
+            f"{ratio.mean():.3g}x the cross-entropy's (range {ratio.min():.3g}-{ratio.max():.3g} "
+            f"over seeds), cosine of the attack's gradient with the cross-entropy's "
+            f"{cosine.mean():.2f} (range {cosine.min():.2f}-{cosine.max():.2f})"
         )
     return Gate("attack_objective", gap.max() if len(gap) else math.nan, tolerance, "<=", what)
 
