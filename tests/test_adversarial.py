@@ -305,6 +305,22 @@ def test_checks_flag_masking_symptoms():
     assert summary["n_failed"].sum() == (~checks["passed"]).sum()
 
 
+def test_square_part_of_autoattack_beyond_its_white_box_parts_fails_the_check():
+    """AutoAttack's Square part breaking points its white-box parts left robust is a sign
+    of gradient masking: square_vs_whitebox fails where it broke more than the tolerance."""
+    eps = [0.05, 0.1]
+    rows = (
+        curve_rows("pgd", 0.0, 0, [0.6, 0.3], eps, "aa")
+        + curve_rows("autoattack_whitebox", 0.0, 0, [0.5, 0.2], eps, "aa")
+        + curve_rows("autoattack", 0.0, 0, [0.5, 0.1], eps, "aa")
+    )
+    checks = gradient_masking_checks(table(rows), tolerance=0.01, zero_accuracy=0.05)
+    sq = checks[checks["metric"] == "square_vs_whitebox"].set_index("eps")
+    assert list(sq["passed"]) == [True, False]
+    assert sq.loc[0.1, "value"] == pytest.approx(-0.1)
+    assert set(checks_concerning(sq.reset_index(), "pgd")["metric"]) == {"square_vs_whitebox"}
+
+
 def brute_force_eps50(eps, values, level=0.5, n=200_001):
     """The first eps of a dense log grid where the curve, linear in log10(eps) between
     its points, is below ``level``."""
