@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import SMOKE, run_snakemake
+from conftest import SMOKE, merged_config, run_snakemake
 
 ONLY = ("--config", "stages=[adversarial]")
 
@@ -23,20 +23,27 @@ def planned(stdout: str) -> dict[str, int]:
     return counts
 
 
-def test_dry_run_plans_one_eval_per_model(tmp_path):
+def model_seeds(config: dict) -> dict[str, list]:
+    """Each isometry dataset's seeds: its own (isometry.per_dataset.<d>.seeds) or the run's."""
+    iso = config["isometry"]
+    return {d: iso["per_dataset"][d].get("seeds") or config["seeds"] for d in iso["datasets"]}
+
+
+def test_dry_run_plans_one_eval_per_dataset_and_seed(tmp_path):
     out = run_snakemake(tmp_path, "-n", "--cores", "2", *ONLY).stdout
     jobs = planned(out)
-    # default config: 2 datasets x 5 betas x 3 seeds
-    assert jobs["adversarial_eval"] == jobs["isometry_train"] == 30
+    # one job attacks every beta of a dataset and seed
+    assert jobs["adversarial_eval"] == sum(map(len, model_seeds(merged_config()).values()))
     assert jobs["adversarial_summary"] == 1 and jobs["adversarial_figures"] == 1
     assert "results/figures/adversarial_robustness_fashion-mnist.png" in out
+    assert "results/adversarial/mnist/seed2/metrics.csv" in out
     assert "results/isometry/mnist/beta0.1/seed2/model.pt" in out
 
 
 def test_dry_run_smoke(tmp_path):
     out = run_snakemake(tmp_path, "-n", "--cores", "2", "--configfile", SMOKE, *ONLY).stdout
     jobs = planned(out)
-    assert jobs["adversarial_eval"] == jobs["isometry_train"]
+    assert jobs["adversarial_eval"] == sum(map(len, model_seeds(merged_config(SMOKE)).values()))
     assert jobs["adversarial_summary"] == 1
 
 
@@ -56,6 +63,9 @@ def test_smoke_run(smoke_dag):
     assert set(claims["verdict"]) <= {"inconclusive", "invalid"}  # one seed: no interval
     for gate in ("training", "heldout_accuracy", "gradient_masking", "eps_grid"):
         assert claims["gates"].str.contains(f"{gate} (", regex=False).all()
+    i3 = claims[claims["claim_id"] == "I3"]
+    assert i3["gates"].str.contains("attack_objective (", regex=False).all()
+    assert claims["metric"].str.contains("eps50").all()
     invalid = claims[claims["verdict"] == "invalid"]
     assert (invalid["reason"].str.contains("FAIL|NaN")).all()
     checks = pd.read_csv(res / "adversarial/checks.csv")
@@ -66,5 +76,7 @@ def test_smoke_run(smoke_dag):
     assert "gradient-masking checks" in log and "claims:" in log
     for dataset in claims["dataset"].unique():
         assert (res / f"figures/adversarial_robustness_{dataset}.png").stat().st_size > 10_000
-    run = next((res / "adversarial").glob("*/beta*/seed*/provenance.json"))
-    assert json.loads(run.read_text())["model_meta"]["beta"] >= 0
+    run = next((res / "adversarial").glob("*/seed*/provenance.json"))
+    assert all(m["beta"] >= 0 for m in json.loads(run.read_text())["model_meta"])
+    grads = metrics[metrics["method"] == "isometry_objective"]
+    assert set(grads["metric"]) == {"grad_norm_ratio", "grad_cosine"}

@@ -1,7 +1,9 @@
-# Stage adversarial (issue 5): every isometry model under FGSM (the paper's eps grid),
-# real PGD-40, AutoAttack (standard, L-inf) and a black-box Square check; the authors'
-# attack-loss variant; gradient-masking checks; claims I3/I4; robustness curves.
-# The models, betas and reference betas are the isometry stage's (isometry_runs()).
+# Stage adversarial (issues 5, 14): every isometry model under FGSM (the paper's eps
+# grid), real PGD-40 and AutoAttack (standard, L-inf) on a grid around the 50 % crossings
+# (a black-box Square check inside AutoAttack or standalone); the authors' attack-loss
+# variant with its gradient diagnostics; gradient-masking checks; claims I3/I4 on eps50;
+# robustness curves. One job per dataset and seed attacks all its betas. The models,
+# betas, seeds and reference betas are the isometry stage's (isometry_helpers.smk).
 
 
 # Helpers, with the isometry stage's (isometry_helpers.smk) they build on:
@@ -10,18 +12,17 @@ include: "adversarial_helpers.smk"
 
 rule adversarial_eval:
     input:
-        model=isometry_model("{dataset}", "{beta}", "{seed}"),
+        models=adversarial_models,
         data=lambda wildcards: dataset_file(wildcards.dataset),
     output:
         metrics=f"{ADV_OUT}/metrics.csv",
         provenance=f"{ADV_OUT}/provenance.json",
     log:
-        "logs/adversarial/{dataset}/beta{beta}/seed{seed}.log",
+        "logs/adversarial/{dataset}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/adversarial/{dataset}/beta{beta}/seed{seed}.tsv"
+        "results/benchmarks/adversarial/{dataset}/seed{seed}.tsv"
     wildcard_constraints:
         dataset="|".join(DATASETS),
-        beta=r"[0-9][0-9.e+-]*",
         seed=r"\d+",
     conda:
         ENV
@@ -32,6 +33,7 @@ rule adversarial_eval:
         gpu=GPUS,
     params:
         eps=adversarial_eps(),
+        crossing_eps=adversarial_crossing_eps(),
         n_points=ADV["n_points"],
         subset_seed=ADV["subset_seed"],
         batch_size=ADV["batch_size"],
@@ -40,14 +42,15 @@ rule adversarial_eval:
         pgd_random_start=ADV["pgd"]["random_start"],
         isometry_attacks=ADV["isometry_attacks"],
         isometry_batch_size=ADV["isometry_batch_size"],
-        aa_eps=ADV["autoattack"]["eps"],
-        run_autoattack=adversarial_aa("enabled"),
-        aa_points=adversarial_aa("n_points"),
-        aa_parts=adversarial_aa("parts"),
-        aa_steps=adversarial_aa("steps"),
-        aa_square_queries=adversarial_aa("square_queries"),
-        run_square=lambda wildcards: adversarial_square(wildcards) is not None,
-        square_queries=adversarial_square,
+        strong_betas=lambda wildcards: adversarial_strong_betas(wildcards.dataset),
+        run_autoattack=ADV["autoattack"]["enabled"],
+        aa_bracket=ADV["autoattack"]["bracket"],
+        aa_points=ADV["autoattack"]["n_points"],
+        aa_parts=ADV["autoattack"]["parts"],
+        aa_steps=ADV["autoattack"]["steps"],
+        aa_square_queries=ADV["autoattack"]["square_queries"],
+        run_square=ADV["square"]["enabled"],
+        square_queries=ADV["square"]["n_queries"],
         device=config["device"],
         deterministic=config["deterministic"],
     script:
@@ -74,20 +77,15 @@ rule adversarial_summary:
         reference_beta={
             d: adversarial_reference_beta(d) for d in adversarial_datasets()
         },
-        threshold=ADV["claim_threshold"],
+        min_ratio=ADV["min_eps50_ratio"],
         eps=adversarial_eps(),
-        aa_eps=ADV["autoattack"]["eps"],
+        crossing_eps=adversarial_crossing_eps(),
         tolerance=ADV["checks"]["tolerance"],
         zero_accuracy=ADV["checks"]["zero_accuracy"],
         scale={d: adversarial_scale(d) for d in adversarial_datasets()},
         gates={
             k: config["gates"][k]
-            for k in (
-                "min_loss_drop",
-                "min_accuracy_over_chance",
-                "adversarial_band",
-                "adversarial_min_discriminating_eps",
-            )
+            for k in ("min_loss_drop", "min_accuracy_over_chance")
         },
     script:
         "../scripts/adversarial_summary.py"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 import torchattacks
@@ -100,7 +101,7 @@ def pgd(
     return x_adv
 
 
-def autoattack(
+def autoattack_parts(
     model: nn.Module,
     eps: float,
     *,
@@ -109,9 +110,9 @@ def autoattack(
     square_queries: int = 5000,
     n_classes: int = 10,
     seed: int = 0,
-):
-    """AutoAttack standard L-inf (Croce & Hein 2020) from torchattacks' components:
-    each part attacks the points the previous ones left correctly classified."""
+) -> list[tuple[str, Callable]]:
+    """(name, attack) of each part of AutoAttack standard L-inf (Croce & Hein 2020), in
+    order, from torchattacks' components."""
     unknown = sorted(set(parts) - set(AUTOATTACK_PARTS))
     if unknown or not parts:
         raise ValueError(f"autoattack parts must be a non-empty subset of {AUTOATTACK_PARTS}")
@@ -134,7 +135,33 @@ def autoattack(
         ),
         "square": lambda: square(model, eps, n_queries=square_queries, seed=seed),
     }
-    attacks = [make[p]() for p in parts]
+    return [(p, make[p]()) for p in parts]
+
+
+def autoattack(
+    model: nn.Module,
+    eps: float,
+    *,
+    parts: Sequence[str] = AUTOATTACK_PARTS,
+    steps: int = 100,
+    square_queries: int = 5000,
+    n_classes: int = 10,
+    seed: int = 0,
+):
+    """AutoAttack standard L-inf as one attack: each part attacks the points the previous
+    ones left correctly classified (torchattacks.MultiAttack)."""
+    attacks = [
+        a
+        for _, a in autoattack_parts(
+            model,
+            eps,
+            parts=parts,
+            steps=steps,
+            square_queries=square_queries,
+            n_classes=n_classes,
+            seed=seed,
+        )
+    ]
     return attacks[0] if len(attacks) == 1 else torchattacks.MultiAttack(attacks)
 
 
@@ -143,6 +170,29 @@ def square(model: nn.Module, eps: float, *, n_queries: int = 5000, seed: int = 0
     return torchattacks.Square(
         model, norm="Linf", eps=eps, n_queries=n_queries, n_restarts=1, seed=seed, loss="margin"
     )
+
+
+def objective_gradients(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, beta: float, K: float, batch_size: int
+) -> tuple[float, float]:
+    """What drives the authors' variant attack, at the clean points: the norm of the
+    input gradient of beta * isometry term over that of the cross-entropy, and the cosine
+    between the variant's whole input gradient and the cross-entropy's (means over the
+    batches of ``batch_size`` the isometry term runs over). beta = 0 gives (0, 1)."""
+    if beta == 0:
+        return 0.0, 1.0
+    ratios, cosines = [], []
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i : i + batch_size].detach().requires_grad_(True), y[i : i + batch_size]
+        logits, h = logits_and_representation(model, xb)
+        g_ce = torch.autograd.grad(F.cross_entropy(logits, yb), xb, retain_graph=True)[0]
+        iso = beta * isometry_penalty(h, xb.detach(), yb, K)
+        g_iso = torch.autograd.grad(iso, xb)[0]
+        ce_norm = float(g_ce.norm())
+        ratios.append(float(g_iso.norm()) / max(ce_norm, 1e-30))
+        total = (g_ce + g_iso).flatten()
+        cosines.append(float(F.cosine_similarity(total, g_ce.flatten(), dim=0)))
+    return float(np.mean(ratios)), float(np.mean(cosines))
 
 
 def in_chunks(fn, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> torch.Tensor:

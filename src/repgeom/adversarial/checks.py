@@ -6,7 +6,9 @@ adversarial robustness"), computed from the tidy accuracy table, one row per che
 - pgd_vs_fgsm: multi-step PGD is at least as strong as FGSM at each eps (same loss);
 - autoattack_vs_pgd: AutoAttack is at least as strong as PGD-40 on the same points;
 - square_vs_whitebox: the black-box Square attack is not stronger than the best
-  white-box attack (PGD, AutoAttack) on the same points.
+  white-box attack (PGD, AutoAttack) on the same points; when AutoAttack's ensemble ends
+  with Square, also: its Square part breaks no more than ``tolerance`` of the points its
+  white-box parts left robust (AutoAttack's own sign of gradient masking).
 
 The table has the tidy metric columns (stage, method, seed, metric, value) with
 metric = the check's name, method = the attack checked, plus dataset, beta, eps,
@@ -22,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from repgeom.adversarial.evaluate import AA, MAIN, STAGE
+from repgeom.adversarial.evaluate import AA, MAIN, STAGE, WHITEBOX
 
 CURVE_ATTACKS = ("fgsm", "pgd", "fgsm_isometry", "pgd_isometry")
 PAIRS = (("pgd", "fgsm"), ("pgd_isometry", "fgsm_isometry"))
@@ -137,6 +139,19 @@ def strength_checks(group: pd.DataFrame, tolerance: float) -> list[dict]:
                 sq - best,
                 sq - best >= -tolerance,
                 "accuracy under Square minus under the best white-box attack (>= -tolerance)",
+                tolerance,
+            )
+        )
+    for eps, ens, wb in _match(aa, _curve(group, WHITEBOX, AA)):
+        rows.append(
+            _check(
+                "square_vs_whitebox",
+                "square",
+                eps,
+                ens - wb,
+                ens - wb >= -tolerance,
+                "accuracy after AutoAttack's Square part minus after its white-box parts "
+                "(>= -tolerance)",
                 tolerance,
             )
         )

@@ -4,7 +4,14 @@ A point counts as robust at eps when the model classifies it correctly both clea
 attacked (AutoAttack's definition), so robust accuracy never exceeds clean accuracy.
 FGSM and PGD attack a random subset of ``n_points`` test points, AutoAttack and Square
 its first ``aa_points`` (nested, so PGD, AutoAttack and Square compare on the same
-points); the subset depends on ``subset_seed`` only, so every model sees the same one."""
+points); the subset depends on ``subset_seed`` only, so every model sees the same one.
+
+FGSM (and the authors' variant) run on the paper's grid ``eps``; PGD and AutoAttack on
+the ``crossing_eps`` grid around the 50 % crossings (issue 14), PGD also at the largest
+eps of the paper's grid (the reaches_zero check). With ``aa_bracket`` AutoAttack runs
+only at the grid eps that bracket its own 50 % crossing of clean-normalised robust
+accuracy (the statistic eps50 needs no other point): it starts where PGD's curve on the
+same points falls below 50 % and walks the grid until the crossing is bracketed."""
 
 from __future__ import annotations
 
@@ -13,11 +20,11 @@ import math
 import time
 from dataclasses import dataclass, fields
 
-import numpy as np
 import torch
 import torchattacks
 
 from repgeom.adversarial import attacks as atk
+from repgeom.adversarial.grid import crossing_grid, eps_grid  # noqa: F401 (re-exported)
 
 STAGE = "adversarial"
 CE = "cross-entropy"
@@ -29,19 +36,34 @@ ATTACK_LOSS = {
     "fgsm_isometry": CE_ISO,
     "pgd_isometry": CE_ISO,
     "autoattack": CE,
+    "autoattack_whitebox": CE,
     "square": "margin (black-box)",
 }
 MAIN, AA = "main", "aa"
+WHITEBOX = "autoattack_whitebox"  # AutoAttack's white-box parts, before its Square part
+OBJECTIVE = "isometry_objective"  # gradient diagnostics of the authors' attack loss
+LEVEL = 0.5  # eps50: where clean-normalised robust accuracy crosses this level
 
 
-def eps_grid(start: float, stop: float, num: int) -> list[float]:
-    """The paper's FGSM grid: numpy.logspace(start, stop, num)."""
-    return [float(e) for e in np.logspace(start, stop, num)]
+def bracket_crossing(grid, start: int, measure, level: float = LEVEL) -> dict[float, float]:
+    """Evaluate ``measure(eps)`` on ``grid`` (ascending) from index ``start``, walking down
+    while the value is below ``level`` and up while it is at or above it, until two
+    neighbouring grid points bracket the crossing or the grid ends: {eps: value}."""
+    i = min(max(start, 0), len(grid) - 1)
+    values = {i: measure(grid[i])}
+    step = -1 if values[i] < level else 1
+    while 0 <= i + step < len(grid):
+        i += step
+        values[i] = measure(grid[i])
+        if (values[i] < level) != (step == -1):
+            break
+    return {grid[j]: v for j, v in sorted(values.items())}
 
 
 @dataclass(frozen=True)
 class AttackSettings:
     eps: tuple[float, ...]
+    crossing_eps: tuple[float, ...]
     n_points: int
     subset_seed: int
     batch_size: int
@@ -51,7 +73,7 @@ class AttackSettings:
     isometry_attacks: tuple[str, ...]
     isometry_batch_size: int
     run_autoattack: bool
-    aa_eps: tuple[float, ...]
+    aa_bracket: bool
     aa_points: int
     aa_parts: tuple[str, ...]
     aa_steps: int
@@ -68,10 +90,11 @@ class AttackSettings:
             raise ValueError(f"attack settings missing {missing}")
         kw = {k: params[k] for k in names}
         # AutoAttack/Square settings are None for the models they do not attack.
-        kw["run_autoattack"], kw["run_square"] = bool(kw["run_autoattack"]), bool(kw["run_square"])
+        for k in ("run_autoattack", "run_square", "aa_bracket"):
+            kw[k] = bool(kw[k])
         for k in ("aa_points", "aa_steps", "aa_square_queries", "square_queries"):
             kw[k] = int(kw[k] or 0)
-        for k in ("eps", "isometry_attacks", "aa_eps", "aa_parts"):
+        for k in ("eps", "crossing_eps", "isometry_attacks", "aa_parts"):
             kw[k] = tuple(float(v) if k.endswith("eps") else v for v in kw[k] or ())
         bad = sorted(set(kw["isometry_attacks"]) - set(atk.STANDARD_ATTACKS))
         if bad:
@@ -79,9 +102,11 @@ class AttackSettings:
         return cls(**kw)
 
     def pgd_eps(self) -> list[float]:
-        """PGD runs on the FGSM grid plus the AutoAttack/Square epsilons (for the checks)."""
-        extra = self.aa_eps if (self.run_autoattack or self.run_square) else ()
-        return sorted(set(self.eps) | {e for e in extra if not _in(e, self.eps)})
+        """PGD runs on the crossing grid plus the largest eps of the FGSM grid (where the
+        reaches_zero check looks)."""
+        top = max(self.eps)
+        extra = set() if _in(top, self.crossing_eps) else {top}
+        return sorted(set(self.crossing_eps) | extra)
 
 
 def _in(value: float, values) -> bool:
@@ -160,24 +185,104 @@ def evaluate_model(
         *attack_rows(base, detail, "clean", 0.0, clean[:n_aa], AA),
     ]
     wrapped = atk.LogitsModel(model)
+    pgd_aa = {}  # PGD's robust correctness on the AutoAttack points, per crossing eps
     for method, eps, subset in attack_plan(s):
-        xs, ys = (x, y) if subset == MAIN else (x[:n_aa], y[:n_aa])
         fn = build_attack(method, eps, model, wrapped, s, beta=beta, K=K, seed=seed)
         # The authors' variant takes the isometry term over the pairs of each batch.
         chunk = s.isometry_batch_size if method.endswith("_isometry") else s.batch_size
-        correct, seconds, linf = run_attack(fn, method, eps, model, xs, ys, clean, chunk)
+        correct, seconds, linf = run_attack(fn, method, eps, model, x, y, clean, chunk)
         rows += attack_rows(base, detail, method, eps, correct, subset, seconds, linf)
-        if method == "pgd" and subset == MAIN and _in(eps, s.aa_eps) and _aa_any(s):
-            # PGD on the AA points
+        if method == "pgd" and _in(eps, s.crossing_eps) and _aa_any(s):
+            pgd_aa[eps] = correct[:n_aa]
             rows += attack_rows(base, detail, method, eps, correct[:n_aa], AA)
-        log.info(
-            "%-14s eps %.4g: robust accuracy %.4f (%.1f s)",
-            method,
-            eps,
-            correct.float().mean(),
-            seconds,
-        )
+        _log_attack(log, method, eps, correct, seconds)
+    if _aa_any(s):
+        xa, ya = x[:n_aa], y[:n_aa]
+        rows += strong_attacks(model, wrapped, xa, ya, clean[:n_aa], pgd_aa, s, base, seed, log)
+    if s.isometry_attacks:
+        ratio, cosine = atk.objective_gradients(model, x, y, beta, K, s.isometry_batch_size)
+        common = {**base, "method": OBJECTIVE, "eps": 0.0, "subset": MAIN, "n_points": len(y)}
+        common |= {"attack_loss": CE_ISO, "attack_detail": detail["fgsm_isometry"]}
+        rows.append({**common, "metric": "grad_norm_ratio", "value": ratio})
+        rows.append({**common, "metric": "grad_cosine", "value": cosine})
+        log.info("isometry term: gradient %.3g x the CE gradient, cosine %.3f", ratio, cosine)
     return rows
+
+
+def _log_attack(log, method, eps, correct, seconds):
+    log.info(
+        "%-14s eps %.4g: robust accuracy %.4f (%.1f s)",
+        method,
+        eps,
+        correct.float().mean(),
+        seconds,
+    )
+
+
+def normalised(correct: torch.Tensor, clean: torch.Tensor) -> float:
+    """Clean-normalised robust accuracy: robust points / clean-correct points."""
+    return float(correct.sum()) / max(int(clean.sum()), 1)
+
+
+def strong_attacks(model, wrapped, x, y, clean, pgd_aa, s, base, seed, log) -> list[dict]:
+    """AutoAttack (at every crossing eps, or at those bracketing its 50 % crossing) and
+    the standalone Square check at the same eps, on the AutoAttack points."""
+    detail = attack_details(s)
+    rows: list[dict] = []
+
+    def autoattack_at(eps: float) -> float:
+        correct, whitebox, seconds, linf = run_autoattack(model, wrapped, x, y, clean, eps, s, seed)
+        rows.extend(attack_rows(base, detail, "autoattack", eps, correct, AA, seconds, linf))
+        if whitebox is not None:  # its white-box parts alone, for the square_vs_whitebox check
+            rows.extend(attack_rows(base, detail, WHITEBOX, eps, whitebox, AA))
+        _log_attack(log, "autoattack", eps, correct, seconds)
+        return normalised(correct, clean)
+
+    grid = sorted(s.crossing_eps)
+    if not s.run_autoattack:
+        done = grid
+    elif s.aa_bracket:
+        below = [i for i, e in enumerate(grid) if normalised(pgd_aa[e], clean) < LEVEL]
+        done = list(bracket_crossing(grid, below[0] if below else len(grid) - 1, autoattack_at))
+    else:
+        done = grid
+        for eps in grid:
+            autoattack_at(eps)
+    if s.run_square:
+        for eps in done:
+            fn = build_attack("square", eps, model, wrapped, s, beta=0.0, K=0.0, seed=seed)
+            correct, seconds, linf = run_attack(fn, "square", eps, model, x, y, clean, s.batch_size)
+            rows += attack_rows(base, detail, "square", eps, correct, AA, seconds, linf)
+            _log_attack(log, "square", eps, correct, seconds)
+    return rows
+
+
+def run_autoattack(model, wrapped, x, y, clean, eps, s, seed):
+    """AutoAttack's parts in order, each on the points still robust (as
+    torchattacks.MultiAttack): (robust correctness, correctness after the white-box parts
+    when a Square part follows them, else None, seconds, max L-inf perturbation)."""
+    start = time.perf_counter()
+    robust = clean.clone()
+    whitebox, linf = None, 0.0
+    parts = atk.autoattack_parts(
+        wrapped,
+        eps,
+        parts=s.aa_parts,
+        steps=s.aa_steps,
+        square_queries=s.aa_square_queries,
+        seed=seed,
+    )
+    for name, fn in parts:
+        if name == "square" and whitebox is None and len(parts) > 1:
+            whitebox = robust.clone()
+        idx = robust.nonzero().ravel()
+        if len(idx) == 0:
+            continue
+        x_adv = atk.in_chunks(fn, x[idx], y[idx], s.batch_size)
+        what = f"autoattack {name} eps={eps:.4g}"
+        linf = max(linf, atk.check_perturbation(x_adv, x[idx], eps, what))
+        robust[idx] = atk.predict(model, x_adv) == y[idx]
+    return robust, whitebox, time.perf_counter() - start, linf
 
 
 def attack_details(s: AttackSettings) -> dict[str, str]:
@@ -192,6 +297,7 @@ def attack_details(s: AttackSettings) -> dict[str, str]:
         "pgd_isometry": f"{pgd}, isometry term over batches of {s.isometry_batch_size}",
         "autoattack": f"{'+'.join(s.aa_parts)}, {s.aa_steps} steps"
         + (f", square {s.aa_square_queries} queries" if "square" in s.aa_parts else ""),
+        WHITEBOX: f"the white-box parts of AutoAttack ({s.aa_steps} steps)",
         "square": f"{s.square_queries} queries",
     }
 
@@ -201,15 +307,11 @@ def _aa_any(s: AttackSettings) -> bool:
 
 
 def attack_plan(s: AttackSettings) -> list[tuple[str, float, str]]:
-    """(method, eps, subset) for every attack run, in order."""
+    """(method, eps, subset) of the FGSM and PGD runs, in order (AutoAttack and Square
+    follow, at eps that may depend on these results: strong_attacks)."""
     plan = [("fgsm", e, MAIN) for e in s.eps] + [("pgd", e, MAIN) for e in s.pgd_eps()]
     for name in s.isometry_attacks:
         plan += [(f"{name}_isometry", e, MAIN) for e in s.eps]
-    for e in s.aa_eps:
-        if s.run_autoattack:
-            plan.append(("autoattack", e, AA))
-        if s.run_square:
-            plan.append(("square", e, AA))
     return plan
 
 

@@ -1,25 +1,30 @@
-"""Claims I3 and I4 from the tidy accuracy table (per seed, reference beta minus beta=0):
+"""Claims I3 and I4 from the tidy accuracy table (per seed, reference beta over beta=0).
 
-- I3: the FGSM robustness curve shifts to larger eps with beta. Statistic: normalised
-  area under robust accuracy against log10(eps) over the paper's grid (the mean accuracy
-  over the log grid, trapezoid rule), reference beta minus beta = 0.
-- I3 (attack fgsm_isometry): the same under the authors' variant (attack loss with
-  the isometry term).
-- I4 (attack pgd): the same area statistic under PGD-40.
-- I4 (attack autoattack): mean over the AutoAttack epsilons of the robust-accuracy difference.
+The statistic is eps50: the eps at which clean-normalised robust accuracy (robust
+accuracy / clean accuracy on the same points, so a model's clean accuracy does not mix
+in) crosses 50 %, by linear interpolation in log10(eps) between the grid points that
+bracket its first crossing; per seed the ratio eps50(reference beta) / eps50(beta 0),
+which must exceed the minimum effect size ``min_ratio`` (config, fixed before the run).
+
+- I3: the FGSM curve shifts to larger eps with beta: eps50 under FGSM on the paper's
+  grid; also under the authors' variant (attack loss with the isometry term).
+- I4 (attack pgd, autoattack): eps50 under PGD-40 and under AutoAttack, on the grid
+  around the crossings (repgeom.adversarial.evaluate.crossing_grid).
 
 Claims are evaluated per dataset with that dataset's reference beta. As in the isometry
 stage, claim ids stay I3/I4; the extra columns ``dataset`` and ``attack`` tell the rows
-apart (I3 under fgsm and under fgsm_isometry, I4 under pgd and autoattack), the cases of
-the claims registry. A case without paired runs is skipped with a warning (the scorecard
-shows it as ``not tested``).
+apart (the cases of the claims registry). A case without paired runs is skipped with a
+warning (the scorecard shows it as ``not tested``).
 
-Each row rests on four gates, measured in the run, for the two compared models (beta 0
-and the reference beta, every seed): ``training`` and ``heldout_accuracy`` (from the
-isometry stage's metric tables), ``gradient_masking`` (no failed check that concerns the
-row's attack, repgeom.adversarial.checks) and ``eps_grid`` (the grid of the statistic has
-enough eps where both models' mean robust accuracy lies inside a band: a grid on which
-both are ~1 or both ~0 everywhere cannot tell them apart)."""
+Each row rests on gates measured in the run for the two compared models (beta 0 and the
+reference beta, every seed): ``training`` and ``heldout_accuracy`` (from the isometry
+stage's metric tables), ``gradient_masking`` (no failed check that concerns the row's
+attack, repgeom.adversarial.checks), ``eps_grid`` (every compared curve crosses 50 %
+inside its grid: else eps50 is undefined) and, for I3, ``attack_objective``: the row's
+attack leaves no more robust accuracy than plain cross-entropy FGSM on the same models
+and points. The authors' variant fails it when its isometry term, not
+misclassification, drives the attack (the gate's text carries the measured gradient
+ratio and cosine): its "gain" is then an attack artefact, and the row gets no verdict."""
 
 from __future__ import annotations
 
@@ -34,77 +39,112 @@ from repgeom.adversarial.checks import (
     gradient_masking_checks,
     summarize_checks,
 )
-from repgeom.adversarial.evaluate import AA, MAIN
+from repgeom.adversarial.evaluate import AA, LEVEL, MAIN, OBJECTIVE
 from repgeom.claims import Gate, evaluate_claim, write_claims
 from repgeom.isometry.summary import model_gates, near_any
 from repgeom.metrics import read_metrics, write_metrics
 
 
-def robustness_area(eps: np.ndarray, accuracy: np.ndarray) -> float:
-    """Normalised area under accuracy vs log10(eps): trapezoid / log10 range."""
-    order = np.argsort(eps)
-    t = np.log10(np.asarray(eps, dtype=float)[order])
-    a = np.asarray(accuracy, dtype=float)[order]
-    if len(t) < 2 or t[-1] == t[0]:
-        raise ValueError("robustness_area needs at least two distinct eps")
-    return float(np.sum((t[1:] - t[:-1]) * (a[1:] + a[:-1]) / 2) / (t[-1] - t[0]))
+def eps50(eps, values, level: float = LEVEL) -> float:
+    """Where the curve ``values`` (clean-normalised robust accuracy at ``eps``) first
+    falls below ``level``: linear interpolation in log10(eps) between the last grid point
+    at or above it and the next one. NaN when the crossing is not inside the grid (the
+    first point already below ``level``, or no point below it)."""
+    order = np.argsort(np.asarray(eps, dtype=float))
+    e = np.asarray(eps, dtype=float)[order]
+    v = np.asarray(values, dtype=float)[order]
+    if len(e) < 2 or (e <= 0).any():
+        raise ValueError("eps50 needs at least two eps > 0")
+    below = np.flatnonzero(v < level)
+    if len(below) == 0 or below[0] == 0:
+        return math.nan
+    i = below[0]
+    t0, t1 = np.log10(e[i - 1]), np.log10(e[i])
+    frac = (v[i - 1] - level) / (v[i - 1] - v[i])
+    return float(10 ** (t0 + frac * (t1 - t0)))
 
 
-def _on_grid(eps: pd.Series, grid) -> pd.Series:
-    return eps.apply(lambda e: any(math.isclose(e, g, rel_tol=1e-9) for g in grid))
+def normalised_accuracy(acc: pd.DataFrame) -> pd.DataFrame:
+    """``acc`` (accuracy rows) with ``value`` divided by the clean accuracy of the same
+    model and subset (the attacked points' clean accuracy), clean rows dropped."""
+    keys = ["dataset", "beta", "seed", "subset"]
+    clean = acc[acc["method"] == "clean"].groupby(keys)["value"].first().rename("clean")
+    out = acc[acc["method"] != "clean"].join(clean, on=keys)
+    return out.assign(value=out["value"] / out["clean"]).drop(columns="clean")
 
 
-def _grid_rows(acc: pd.DataFrame, method: str, grid, kind: str) -> pd.DataFrame:
-    """Accuracy rows of ``method`` on ``grid``: main subset for kind 'area', AutoAttack's
-    subset for kind 'mean'."""
-    subset = MAIN if kind == "area" else AA
-    return acc[(acc["method"] == method) & (acc["subset"] == subset) & _on_grid(acc["eps"], grid)]
+def _on_grid(eps: pd.Series, grid) -> np.ndarray:
+    return np.array([any(math.isclose(e, g, rel_tol=1e-9) for g in grid) for e in eps], bool)
 
 
-def per_seed_statistic(acc: pd.DataFrame, method: str, grid, kind: str) -> pd.Series:
-    """Per (beta, seed): the curve's area over ``grid`` (kind 'area', main subset) or its
-    mean accuracy over ``grid`` (kind 'mean', AutoAttack subset)."""
-    sel = _grid_rows(acc, method, grid, kind)
+def _grid_rows(norm: pd.DataFrame, method: str, grid) -> pd.DataFrame:
+    """Clean-normalised rows of ``method`` on ``grid``, on the subset the attack ran on."""
+    subset = AA if method == "autoattack" else MAIN
+    sel = norm[(norm["method"] == method) & (norm["subset"] == subset)]
+    return sel[_on_grid(sel["eps"], grid)]
+
+
+def per_seed_eps50(norm: pd.DataFrame, method: str, grid) -> pd.Series:
+    """eps50 per (beta, seed) of ``method``'s clean-normalised curve over the points of
+    ``grid`` it ran at (AutoAttack may run only at the two bracketing its crossing)."""
     out = {}
-    for (beta, seed), g in sel.groupby(["beta", "seed"]):
-        if g["eps"].nunique() < len(grid):
-            continue  # incomplete curve: no statistic
-        if kind == "area":
-            out[(beta, seed)] = robustness_area(g["eps"].to_numpy(), g["value"].to_numpy())
-        else:
-            out[(beta, seed)] = float(g["value"].mean())
+    for (beta, seed), g in _grid_rows(norm, method, grid).groupby(["beta", "seed"]):
+        if g["eps"].nunique() >= 2:
+            out[(beta, seed)] = eps50(g["eps"].to_numpy(), g["value"].to_numpy())
     return pd.Series(out, dtype=float)
 
 
-def paired_gain(stat: pd.Series, beta_ref: float) -> list[float]:
-    """stat(beta_ref, seed) - stat(0, seed) over the seeds that have both."""
+def paired_ratio(stat: pd.Series, beta_ref: float) -> list[float]:
+    """stat(beta_ref, seed) / stat(0, seed) over the seeds that have both (NaN where
+    either is undefined)."""
     if stat.empty:
         return []
     betas = stat.index.get_level_values(0)
     ref = stat[np.isclose(betas, beta_ref)].droplevel(0)
     zero = stat[np.isclose(betas, 0.0)].droplevel(0)
     common = sorted(set(ref.index) & set(zero.index))
-    return [float(ref[s] - zero[s]) for s in common]
+    return [float(ref[s] / zero[s]) for s in common]
 
 
-def eps_grid_gate(
-    acc: pd.DataFrame, method: str, grid, kind: str, betas, band, min_eps: int
-) -> Gate:
-    """``eps_grid``: the eps of ``grid`` where the mean robust accuracy over seeds of every
-    model in ``betas`` lies inside ``band`` (inclusive); a beta without results there
-    counts as outside."""
-    sel = _grid_rows(acc, method, grid, kind)
-    lo, hi = band
-    inside = 0
-    for eps in grid:
-        at = sel[np.isclose(sel["eps"], eps, rtol=1e-9)]
-        means = [at.loc[np.isclose(at["beta"], b), "value"].mean() for b in betas]
-        inside += all(lo <= m <= hi for m in means)  # NaN compares False: outside
+def eps_grid_gate(stat: pd.Series, betas, grid) -> Gate:
+    """``eps_grid``: the compared curves (``betas``, every seed) whose 50 % crossing is
+    not inside ``grid`` (eps50 undefined), must be none."""
+    sel = stat[np.asarray(near_any(pd.Series(stat.index.get_level_values(0)), betas))]
+    outside = int(sel.isna().sum())
     what = (
-        f"eps of the {len(grid)}-point grid where the mean robust accuracy of beta "
-        f"{' and '.join(f'{b:g}' for b in betas)} both lie in [{lo:g}, {hi:g}]"
+        f"curves of beta {' and '.join(f'{b:g}' for b in betas)} whose 50 % crossing lies "
+        f"outside the {len(grid)}-point grid [{min(grid):.3g}, {max(grid):.3g}], of {len(sel)}"
     )
-    return Gate("eps_grid", inside, min_eps, ">=", what)
+    return Gate("eps_grid", outside if len(sel) else math.nan, 0, "<=", what)
+
+
+def objective_gate(
+    acc: pd.DataFrame, method: str, betas, tolerance: float, gradients: pd.DataFrame
+) -> Gate:
+    """``attack_objective``: robust accuracy under ``method`` minus under cross-entropy
+    FGSM on the same points, largest over the paper's grid and ``betas`` (seed means),
+    must be <= ``tolerance``: an attack weaker than plain FGSM measures its own objective,
+    not robustness. For the authors' variant its text gives the measured share of the
+    isometry term in the attack's gradient (``gradients``: the isometry_objective rows)."""
+    sel = acc[(acc["subset"] == MAIN) & near_any(acc["beta"], betas)]
+    mine = sel[sel["method"] == method].groupby(["beta", "eps"])["value"].mean()
+    ce = sel[sel["method"] == "fgsm"].groupby(["beta", "eps"])["value"].mean()
+    gap = (mine - ce).dropna()
+    what = (
+        f"attack artefact when above: clean-normalised robust accuracy under {method} minus "
+        "under cross-entropy fgsm, same points, largest over eps and the two betas (seed means)"
+    )
+    if method.endswith("_isometry"):
+        ref = gradients[np.isclose(gradients["beta"], max(betas))]
+        ratio = ref.loc[ref["metric"] == "grad_norm_ratio", "value"]
+        cosine = ref.loc[ref["metric"] == "grad_cosine", "value"]
+        what += (
+            f"; at beta={max(betas):g} the isometry term's input gradient is "
+            f"{ratio.mean():.3g}x the cross-entropy's (range {ratio.min():.3g}-{ratio.max():.3g} "
+            f"over seeds), cosine of the attack's gradient with the cross-entropy's "
+            f"{cosine.mean():.2f} (range {cosine.min():.2f}-{cosine.max():.2f})"
+        )
+    return Gate("attack_objective", gap.max() if len(gap) else math.nan, tolerance, "<=", what)
 
 
 def masking_gate(checks: pd.DataFrame, dataset: str, betas, attack: str) -> Gate:
@@ -121,57 +161,51 @@ def masking_gate(checks: pd.DataFrame, dataset: str, betas, attack: str) -> Gate
 
 
 CLAIMS = (
-    ("I3", "fgsm", "area", "the FGSM robustness curve shifts to larger eps with beta"),
+    ("I3", "fgsm", "the FGSM robustness curve shifts to larger eps with beta"),
     (
         "I3",
         "fgsm_isometry",
-        "area",
         "the FGSM robustness curve shifts to larger eps with beta, under the authors' variant "
         "attack (attack loss = cross-entropy + beta*isometry term)",
     ),
-    ("I4", "pgd", "area", "the robustness gain persists under real PGD-40 (random start)"),
-    (
-        "I4",
-        "autoattack",
-        "mean",
-        "the robustness gain persists under AutoAttack (standard, L-inf) at eps = {aa_eps}",
-    ),
+    ("I4", "pgd", "the robustness gain persists under real PGD-40 (random start)"),
+    ("I4", "autoattack", "the robustness gain persists under AutoAttack (standard, L-inf)"),
 )
 
 
-def statistic_label(method: str, grid, kind: str, beta_ref: float) -> str:
+def statistic_label(method: str, grid, beta_ref: float) -> str:
     """The claim's ``metric``: what its per-seed statistic measures."""
-    if kind == "area":
-        return (
-            f"normalised area under {method} robust accuracy vs log10(eps), "
-            f"eps in [{min(grid):.3g}, {max(grid):.3g}] ({len(grid)} points), "
-            f"beta={beta_ref:g} minus beta=0"
-        )
-    return f"mean {method} robust accuracy over eps {list(grid)}, beta={beta_ref:g} minus beta=0"
+    return (
+        f"eps50 ratio beta={beta_ref:g} / beta=0: eps where {method} robust accuracy / clean "
+        f"accuracy crosses 50 % (log-linear interpolation on the {len(grid)}-point grid "
+        f"{min(grid):.3g}-{max(grid):.3g})"
+    )
 
 
 def dataset_claims(
-    sub: pd.DataFrame,
+    norm: pd.DataFrame,
     dataset: str,
     beta_ref: float,
     *,
     checks: pd.DataFrame,
+    gradients: pd.DataFrame,
     models: list[Gate],
-    threshold: float,
+    min_ratio: float,
     eps: list[float],
-    aa_eps: list[float],
+    crossing_eps: list[float],
+    tolerance: float,
     scale: dict,
-    gates: dict,
     log: logging.Logger,
 ) -> list[dict]:
-    """Rows I3/I4 of one dataset (its accuracy rows ``sub``): reference beta against beta
-    0, each gated on ``models`` (the two models' isometry-stage gates), the checks that
-    concern its attack and its eps grid."""
+    """Rows I3/I4 of one dataset (its clean-normalised accuracy rows ``norm``):
+    reference beta against beta 0, each gated on ``models`` (the two models' isometry
+    gates), the checks that concern its attack, its grid and (I3) its attack's objective."""
     betas = (0.0, beta_ref)
     claims = []
-    for claim_id, method, kind, statement in CLAIMS:
-        grid = eps if kind == "area" else aa_eps
-        values = paired_gain(per_seed_statistic(sub, method, grid, kind), beta_ref)
+    for claim_id, method, statement in CLAIMS:
+        grid = eps if claim_id == "I3" else crossing_eps
+        stat = per_seed_eps50(norm, method, grid)
+        values = paired_ratio(stat, beta_ref)
         if not values:
             log.warning(
                 "claim %s (%s): no paired runs of beta=0 and beta=%g under %s; skipped",
@@ -184,25 +218,18 @@ def dataset_claims(
         measured = [
             *models,
             masking_gate(checks, dataset, betas, method),
-            eps_grid_gate(
-                sub,
-                method,
-                grid,
-                kind,
-                betas,
-                gates["adversarial_band"],
-                gates["adversarial_min_discriminating_eps"],
-            ),
+            eps_grid_gate(stat, betas, grid),
         ]
+        if claim_id == "I3":
+            measured.append(objective_gate(norm, method, betas, tolerance, gradients))
         claims.append(
             {
                 **evaluate_claim(
                     claim_id=claim_id,
-                    statement=statement.format(aa_eps="/".join(f"{e:g}" for e in aa_eps))
-                    + f" ({dataset}, beta={beta_ref:g} vs 0)",
-                    metric=statistic_label(method, grid, kind, beta_ref),
+                    statement=f"{statement} ({dataset}, beta={beta_ref:g} vs 0)",
+                    metric=statistic_label(method, grid, beta_ref),
                     values=values,
-                    threshold=threshold,
+                    threshold=min_ratio,
                     direction=">",
                     scale={"dataset": dataset, **scale.get(dataset, {})},
                     gates=measured,
@@ -220,9 +247,10 @@ def adversarial_claims(
     checks: pd.DataFrame,
     isometry: pd.DataFrame,
     reference_beta: dict[str, float],
-    threshold: float,
+    min_ratio: float,
     eps: list[float],
-    aa_eps: list[float],
+    crossing_eps: list[float],
+    tolerance: float,
     scale: dict[str, dict],
     gates: dict,
     logger: logging.Logger | None = None,
@@ -231,24 +259,26 @@ def adversarial_claims(
     the isometry stage's per-model metrics ``isometry`` (losses, clean test accuracy);
     ``gates`` is the config's gates section."""
     log = logger or logging.getLogger("repgeom.adversarial")
-    acc = metrics[metrics["metric"] == "accuracy"]
+    norm = normalised_accuracy(metrics[metrics["metric"] == "accuracy"])
+    gradients = metrics[metrics["method"] == OBJECTIVE]
     claims = []
-    for dataset in acc["dataset"].unique():
+    for dataset in norm["dataset"].unique():
         if dataset not in reference_beta:
             log.warning("no reference beta for %s: no claims for it", dataset)
             continue
         beta_ref = float(reference_beta[dataset])
         claims += dataset_claims(
-            acc[acc["dataset"] == dataset],
+            norm[norm["dataset"] == dataset],
             dataset,
             beta_ref,
             checks=checks,
+            gradients=gradients[gradients["dataset"] == dataset],
             models=model_gates(isometry, dataset, gates, betas=[0.0, beta_ref]),
-            threshold=threshold,
+            min_ratio=min_ratio,
             eps=eps,
-            aa_eps=aa_eps,
+            crossing_eps=crossing_eps,
+            tolerance=tolerance,
             scale=scale,
-            gates=gates,
             log=log,
         )
     return claims
@@ -286,9 +316,9 @@ def summarize_stage(
     checks_out: str,
     claims_out: str,
     reference_beta: dict[str, float],
-    threshold: float,
+    min_ratio: float,
     eps: list[float],
-    aa_eps: list[float],
+    crossing_eps: list[float],
     tolerance: float,
     zero_accuracy: float,
     scale: dict[str, dict],
@@ -308,9 +338,10 @@ def summarize_stage(
         checks=checks,
         isometry=read_metrics(isometry_files),
         reference_beta=reference_beta,
-        threshold=threshold,
+        min_ratio=min_ratio,
         eps=eps,
-        aa_eps=aa_eps,
+        crossing_eps=crossing_eps,
+        tolerance=tolerance,
         scale=scale,
         gates=gates,
         logger=log,

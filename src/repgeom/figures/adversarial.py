@@ -1,5 +1,7 @@
-"""Robustness curves: robust accuracy against eps, one line per beta, one panel per
-attack, 95% Student-t bands over seeds; drawn only from the tidy metrics table."""
+"""Robustness curves: clean-normalised robust accuracy (robust / clean accuracy on the
+same points) against eps, one line per beta, one panel per attack, 95% Student-t bands
+over seeds, each beta's mean eps50 (the claims' statistic: where the curve crosses 50 %)
+marked on the 50 % line; drawn only from the tidy metrics table."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from repgeom.adversarial.summary import LEVEL, normalised_accuracy, per_seed_eps50
 from repgeom.figures import save_figure
 from repgeom.metrics import summarize
 
@@ -25,8 +28,9 @@ SUBSET = {"autoattack": "aa", "square": "aa"}
 
 
 def attack_panel(ax, sel: pd.DataFrame, method: str, palette: dict, legend: bool) -> None:
-    """One attack's panel: mean robust accuracy against eps per beta over the attack's
-    accuracy rows ``sel``, with its 95% CI band (where there is more than one seed)."""
+    """One attack's panel: mean clean-normalised robust accuracy against eps per beta over
+    the attack's rows ``sel``, its 95% CI band (where there is more than one seed) and
+    each beta's mean eps50 on the 50 % line."""
     stats = summarize(sel, ["beta", "eps"])
     stats["beta_label"] = stats["beta"].map(lambda b: f"{b:g}")
     sns.lineplot(
@@ -49,19 +53,25 @@ def attack_panel(ax, sel: pd.DataFrame, method: str, palette: dict, legend: bool
                 alpha=0.2,
                 linewidth=0,
             )
+    ax.axhline(LEVEL, color="0.5", linewidth=0.8, linestyle="--")
+    e50 = per_seed_eps50(sel, method, sorted(sel["eps"].unique()))
+    for beta, values in e50.groupby(level=0):
+        if values.notna().any():
+            ax.plot(values.mean(), LEVEL, marker="v", markersize=9, color=palette[beta], zorder=5)
     n = int(sel["n_points"].max())
     detail = sel["attack_detail"].dropna().iloc[0] if "attack_detail" in sel else ""
     ax.set(
         xscale="log",
         ylim=(-0.02, 1.02),
         xlabel="eps (L-inf)",
-        ylabel="robust accuracy",
+        ylabel="robust / clean accuracy",
         title=f"{TITLES[method]} [{n} pts]\n{detail}",
     )
 
 
 def robustness_curves(metrics: pd.DataFrame, dataset: str, path: str | os.PathLike) -> None:
     acc = metrics[(metrics["metric"] == "accuracy") & (metrics["dataset"] == dataset)]
+    acc = normalised_accuracy(acc) if len(acc) else acc
     methods = [m for m in TITLES if m in set(acc["method"])]
     if not methods:
         raise ValueError(f"no attack results for {dataset}")
@@ -88,6 +98,9 @@ def robustness_curves(metrics: pd.DataFrame, dataset: str, path: str | os.PathLi
         frameon=False,
     )
     n_seeds = acc["seed"].nunique()
-    fig.suptitle(f"{dataset}: robust accuracy vs eps (mean, 95% CI over {n_seeds} seed(s))")
+    fig.suptitle(
+        f"{dataset}: robust / clean accuracy vs eps (mean, 95% CI over {n_seeds} seed(s)); "
+        "triangles: mean eps50"
+    )
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     save_figure(fig, path, tight=False)  # tight_layout above keeps the legend row
