@@ -379,8 +379,16 @@ def test_registration_stage_smoke(smoke_dag):
         assert m in set(metrics["metric"]), m
     assert set(metrics.loc[metrics.metric == "ratio", "split"]) == {"train", "test"}
     assert metrics["value"].notna().all()
-    for name in ("accuracy", "curves", "samples"):
+    for name in ("accuracy", "tau_curves", "samples", "curves"):
         assert (res / "figures" / f"registration_{name}.png").stat().st_size > 5000
+    # R1's statistic is the noise-induced excess; the total and floor ratios stand beside.
+    assert claims["metric"].str.startswith("noise-induced excess").all()
+    assert claims[["total_ratio", "floor_ratio"]].notna().all().all()
+    curve = pd.read_csv(next((res / "registration" / "train").rglob("seed*_curves.csv")))
+    assert set(zip(curve.metric, curve.split, strict=True)) == {
+        ("train_loss", "train"),
+        ("rmse_pred", "heldout"),
+    }
     model = next((res / "registration" / "models").rglob("seed*.pt"))
     data = torch.load(next((res / "registration" / "data").glob("seed?.pt")), weights_only=True)
     net = load_model(model, "cpu")

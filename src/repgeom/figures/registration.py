@@ -174,6 +174,6 @@ def draw_all(
     plot_curves(
         read_curves(curve_paths),
         outputs["curves"],
-        title="Registration training curves: training loss and held-out RMSE (px) per epoch",
+        title="Registration (held-out: RMSE against the truth, px)",
         hue=("noise", "sigma"),
     )
