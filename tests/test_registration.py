@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -25,7 +26,9 @@ from repgeom.registration import (
 from repgeom.registration.evaluate import (
     accuracy_curve,
     model_rows,
+    noise_excess,
     r1_claims,
+    r1_table,
     rmse,
 )
 from repgeom.registration.models import save_model, train_regressor
@@ -167,10 +170,10 @@ def test_noise_modes():
 
 
 def test_model_interface_and_per_sample_gradients(tmp_path):
-    model = build_model(init_seed=0, in_channels=5, size=32, width=16, hidden=32)
+    model = build_model(init_seed=0, in_channels=5, size=32, width=8, depth=5)
     n_params = sum(p.numel() for p in model.parameters())
-    assert 10_000 < n_params < 60_000
-    same = build_model(init_seed=0, in_channels=5, size=32, width=16, hidden=32)
+    assert 3_000 < n_params < 10_000
+    same = build_model(init_seed=0, in_channels=5, size=32, width=8, depth=5)
     x = torch.rand(4, 5, 32, 32)
     assert torch.equal(model(x), same(x)) and model(x).shape == (4, 2)
     labels = torch.randn(7, 2)
@@ -178,14 +181,14 @@ def test_model_interface_and_per_sample_gradients(tmp_path):
     loaded = load_model(tmp_path / "m.pt", "cpu")
     assert not loaded.training and torch.allclose(loaded(x), model(x))
     ckpt = load_checkpoint(tmp_path / "m.pt")
-    assert torch.equal(ckpt["train_labels"], labels) and ckpt["arch"]["width"] == 16
+    assert torch.equal(ckpt["train_labels"], labels) and ckpt["arch"]["width"] == 8
     params = {k: v.detach() for k, v in loaded.named_parameters()}
 
     def out0(p, xi):
         return torch.func.functional_call(loaded, p, (xi[None],))[0, 0]
 
     grads = torch.func.vmap(torch.func.grad(out0), in_dims=(None, 0))(params, x)
-    assert grads["head.3.weight"].shape == (4, 2, 32)
+    assert grads["refine.2.weight"].shape == (4, 3, 8, 3, 3)
     with pytest.raises(ValueError, match="unknown model argument"):
         build_model(widht=3)
     torch.save({"x": 1}, tmp_path / "bad.pt")
@@ -196,7 +199,7 @@ def test_model_interface_and_per_sample_gradients(tmp_path):
 def test_training_fits_the_labels(one_thread):
     data = make_split(0, "train", 8, **SMALL)
     gen = torch.Generator().manual_seed(0)
-    arch = {"in_channels": 5, "size": 24, "width": 8, "hidden": 16}
+    arch = {"in_channels": 5, "size": 24, "width": 8, "depth": 3}
     model, history = train_regressor(
         data["inputs"],
         data["true"],
@@ -262,9 +265,10 @@ GATES = {"min_loss_drop": 0.0, "registration_max_floor_px": 0.25}
 
 
 def _ratio_table(values: dict, floor: float = 0.1, drop: float = 0.5) -> pd.DataFrame:
-    """Per-seed held-out ratios of (noise, sigma) models, every model's first / last tenth
-    training loss (2.0 and 2.0 * (1 - drop)), and the sigma = 0 models' held-out error
-    (``floor`` px) in every noise mode."""
+    """Per-seed held-out rmse_pred of (noise, sigma) models (their labels' rmse is 1, so
+    this is their total ratio too), every model's first / last tenth training loss (2.0
+    and 2.0 * (1 - drop)), and the sigma = 0 models' held-out error (``floor`` px) in
+    every noise mode."""
     rows = []
     base = {"stage": "registration", "method": "cnn"}
     seeds = max(len(v) for v in values.values())
@@ -276,8 +280,9 @@ def _ratio_table(values: dict, floor: float = 0.1, drop: float = 0.5) -> pd.Data
             if sigma == 0:
                 rows.append({**key, "metric": "rmse_pred", "value": floor, "split": "test"})
                 continue
-            ratio = {**key, "metric": "ratio", "value": values[(noise, sigma)][seed]}
-            rows += [{**ratio, "split": "test"}, {**ratio, "split": "train", "value": 9.0}]
+            pred = {**key, "metric": "rmse_pred", "value": values[(noise, sigma)][seed]}
+            rows += [{**pred, "split": "test"}, {**pred, "split": "train", "value": 9.0}]
+            rows.append({**key, "metric": "rmse_label", "value": 1.0, "split": "train"})
     return pd.DataFrame(rows)
 
 
@@ -307,13 +312,16 @@ def test_r1_claims_verdicts():
     assert claims[("iid", 2.0)]["verdict"] == "reproduced"
     assert claims[("building", 2.0)]["verdict"] == "not reproduced"
     assert claims[("iid", 0.5)]["verdict"] == "inconclusive"
-    assert claims[("iid", 2.0)]["mean"] == pytest.approx(0.21)  # held-out split only
+    excess = [math.sqrt(v**2 - 0.1**2) for v in (0.2, 0.22, 0.21)]  # floor 0.1
+    assert claims[("iid", 2.0)]["mean"] == pytest.approx(np.mean(excess))  # held-out only
+    assert claims[("iid", 2.0)]["total_ratio"] == pytest.approx(0.21)
+    assert claims[("iid", 2.0)]["floor_ratio"] == pytest.approx(0.1)
     assert all(c["claim_id"] == "R1" and c["direction"] == "<" for c in claims.values())
     assert all(c["gate_status"] == "pass" for c in claims.values())
     gates = claims[("iid", 2.0)]["gates"]
     assert "training" in gates and "worst of 6 models" in gates  # 3 at sigma 2, 3 at 0
     assert "registration_floor" in gates and "= 0.1," in gates
-    with pytest.raises(ValueError, match="no held-out ratio"):
+    with pytest.raises(ValueError, match="no held-out rmse"):
         r1_claims(table[table.split == "train"], max_ratio=0.5, gates=GATES, scale={})
 
 
@@ -371,11 +379,135 @@ def test_registration_stage_smoke(smoke_dag):
         assert m in set(metrics["metric"]), m
     assert set(metrics.loc[metrics.metric == "ratio", "split"]) == {"train", "test"}
     assert metrics["value"].notna().all()
-    for name in ("accuracy", "curves", "samples"):
+    for name in ("accuracy", "tau_curves", "samples", "curves"):
         assert (res / "figures" / f"registration_{name}.png").stat().st_size > 5000
+    # R1's statistic is the noise-induced excess; the total and floor ratios stand beside.
+    assert claims["metric"].str.startswith("noise-induced excess").all()
+    assert claims[["total_ratio", "floor_ratio"]].notna().all().all()
+    curve = pd.read_csv(next((res / "registration" / "train").rglob("seed*_curves.csv")))
+    assert set(zip(curve.metric, curve.split, strict=True)) == {
+        ("train_loss", "train"),
+        ("rmse_pred", "heldout"),
+    }
     model = next((res / "registration" / "models").rglob("seed*.pt"))
     data = torch.load(next((res / "registration" / "data").glob("seed?.pt")), weights_only=True)
     net = load_model(model, "cpu")
     ckpt = load_checkpoint(model)
     assert ckpt["train_labels"].shape == data["train"]["true"].shape
     assert net(data["test"]["inputs"][:3]).shape == (3, 2)
+
+
+def _blob_inputs(size: int, aerial_at: tuple, map_at: tuple, side: int = 4) -> torch.Tensor:
+    """[1, 5, size, size] at 0.5 (0 after the model's centring) with a bright square of
+    ``side`` px at (column, row) ``aerial_at`` in the aerial channels and ``map_at`` in
+    the map channels."""
+    x = torch.full((1, 5, size, size), 0.5)
+    (ax, ay), (mx, my) = aerial_at, map_at
+    x[:, :3, ay : ay + side, ax : ax + side] = 1.0
+    x[:, 3:, my : my + side, mx : mx + side] = 1.0
+    return x
+
+
+def _delta_model(size: int) -> torch.nn.Module:
+    """depth 1, width 1: both branches pass their first channel through; the refinement
+    passes the cost volume through as sharp logits with zero offsets."""
+    model = build_model(in_channels=5, size=size, width=1, depth=1, refine=1, max_shift=4.0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        model.aerial[0].weight[0, 0, 1, 1] = 1.0
+        model.map[0].weight[0, 0, 1, 1] = 1.0
+        model.refine[0].weight[0, 0, 1, 1] = 1.0
+        model.refine[2].weight[0, 0, 1, 1] = 200.0  # logits: a near-hard argmax
+    return model.eval()
+
+
+@pytest.mark.parametrize("shift", [(0, 0), (2, -1), (-3, 3), (4, 4)])
+def test_prediction_is_the_map_displacement_and_moves_with_it(shift):
+    """The displacement d is the map's relative to the aerial image (the generator's
+    convention); moving the map content by an integer s moves the prediction by s, and
+    moving the aerial content by s moves it by -s."""
+    model = _delta_model(24)
+    base = (10, 10)
+    moved_map = (base[0] + shift[0], base[1] + shift[1])
+    pred = model(_blob_inputs(24, base, moved_map))[0]
+    torch.testing.assert_close(pred, torch.tensor(shift, dtype=torch.float32), atol=1e-4, rtol=0)
+    moved_aerial = (base[0] - shift[0], base[1] - shift[1])
+    pred = model(_blob_inputs(24, moved_aerial, base))[0]
+    torch.testing.assert_close(pred, torch.tensor(shift, dtype=torch.float32), atol=1e-4, rtol=0)
+
+
+def test_cost_volume_of_a_deep_random_model_moves_with_the_map():
+    """Convolutions without bias on content surrounded by a zero (centred) background are
+    shift-equivariant, so the cost volume of a map moved by s is the cost volume moved by
+    s in d (on the displacements both cover): C'(d) = C(d - s)."""
+    torch.manual_seed(0)
+    model = build_model(init_seed=3, in_channels=5, size=40, width=6, depth=5, max_shift=4.0)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias"):
+                p.zero_()
+    x = torch.full((1, 5, 40, 40), 0.5)
+    x[:, :, 15:25, 15:25] = torch.rand(1, 5, 10, 10)
+    r = model.radius
+    base = model.cost_volume(x)[0, 0]
+    for sx, sy in [(1, 0), (-2, 3), (3, -3)]:
+        moved = x.clone()
+        moved[:, 3:] = torch.roll(x[:, 3:], shifts=(sy, sx), dims=(-2, -1))
+        cost = model.cost_volume(moved)[0, 0]
+        k = 2 * r + 1
+        rows = slice(max(sy, 0), k + min(sy, 0))
+        cols = slice(max(sx, 0), k + min(sx, 0))
+        src_rows = slice(max(-sy, 0), k + min(-sy, 0))
+        src_cols = slice(max(-sx, 0), k + min(-sx, 0))
+        torch.testing.assert_close(cost[rows, cols], base[src_rows, src_cols], atol=1e-5, rtol=1e-5)
+        assert not torch.allclose(cost, base)
+
+
+def test_r1_excess_and_floor_match_a_brute_force_loop():
+    rng = np.random.default_rng(0)
+    rows = []
+    for noise in ("iid", "building"):
+        for seed in range(3):
+            key = {"stage": "registration", "method": "corrnet", "noise": noise, "seed": seed}
+            for sigma in (0.0, 1.0, 2.0):
+                pred = float(rng.uniform(0.2, 2.0))
+                rows.append(
+                    {**key, "sigma": sigma, "metric": "rmse_pred", "value": pred, "split": "test"}
+                )
+                rows.append(
+                    {**key, "sigma": sigma, "metric": "rmse_pred", "value": 9.0, "split": "train"}
+                )
+                label = float(rng.uniform(1.0, 3.0)) if sigma else 0.0
+                rows.append(
+                    {
+                        **key,
+                        "sigma": sigma,
+                        "metric": "rmse_label",
+                        "value": label,
+                        "split": "train",
+                    }
+                )
+    metrics = pd.DataFrame(rows)
+    table = r1_table(metrics).set_index(["noise", "sigma", "seed"])
+    assert len(table) == 2 * 3 * 2  # sigma > 0 only
+    for (noise, sigma, seed), row in table.iterrows():
+
+        def value(metric, split, s, noise=noise, seed=seed):
+            sel = [
+                r["value"]
+                for r in rows
+                if (r["noise"], r["sigma"], r["seed"], r["metric"], r["split"])
+                == (noise, s, seed, metric, split)
+            ]
+            assert len(sel) == 1
+            return sel[0]
+
+        pred, floor = value("rmse_pred", "test", sigma), value("rmse_pred", "test", 0.0)
+        label = value("rmse_label", "train", sigma)
+        excess = math.sqrt(pred**2 - floor**2) / label if pred > floor else 0.0
+        assert row["excess_ratio"] == pytest.approx(excess, rel=1e-12)
+        assert row["ratio"] == pytest.approx(pred / label, rel=1e-12)
+        assert row["floor_ratio"] == pytest.approx(floor / label, rel=1e-12)
+    assert noise_excess(3.0, 5.0, 2.0) == 0.0  # beating the floor adds no noise error
+    assert noise_excess(5.0, 3.0, 2.0) == pytest.approx(2.0)

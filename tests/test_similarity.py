@@ -17,7 +17,12 @@ from torch import nn
 from repgeom.curves import write_curves
 from repgeom.gate_inputs import loss_rows
 from repgeom.similarity.claims import similarity_claims
-from repgeom.similarity.denoising import bin_by_density, denoising_from_gram, log_slope
+from repgeom.similarity.denoising import (
+    bin_by_density,
+    denoising_from_gram,
+    log_slope,
+    measured_ratio,
+)
 from repgeom.similarity.enforce import (
     PairSampler,
     SmallCNN,
@@ -533,3 +538,60 @@ def test_run_mean_cosine_weights_intervals_by_steps():
         {"step": 10, "cosine": 1.0},  # a last, shorter interval
     ]
     assert run_mean_cosine(hist) == pytest.approx((8 * 0.5 + 2 * 1.0) / 10)
+
+
+def test_measured_ratio_is_the_noise_induced_error_over_the_noise_rms():
+    true = torch.zeros(2, 2)
+    labels = torch.tensor([[2.0, 0.0], [0.0, -2.0]])  # noise rms 2
+    pred = torch.tensor([[1.0, 0.0], [0.5, 0.5]])
+    floor = torch.tensor([[0.0, 0.0], [0.5, 3.5]])  # the sigma = 0 model: its own bias
+    out = measured_ratio(pred, floor, true, labels)
+    torch.testing.assert_close(out["error"], torch.tensor([1.0, 3.0]))
+    torch.testing.assert_close(out["ratio"], torch.tensor([0.5, 1.5]))
+    assert out["noise_rms"] == pytest.approx(2.0)
+    # A network bias shared by both models is no part of the noise-induced error.
+    same = measured_ratio(floor + 0.25, floor + 0.25, true, labels)
+    assert float(same["error"].abs().max()) == 0.0
+    with pytest.raises(ValueError, match="no noise"):
+        measured_ratio(pred, floor, true, true)
+
+
+class _Shifted(nn.Module):
+    """The model's output moved by a constant: a stand-in floor model f_0 = f - c."""
+
+    def __init__(self, model, c):
+        super().__init__()
+        self.model, self.c = model, c
+
+    def forward(self, x):
+        return self.model(x) - self.c
+
+
+def test_registration_samples_measure_the_error_against_the_floor_model():
+    from repgeom.registration.models import build_model
+    from repgeom.similarity.on_registration import measure_samples
+
+    model = build_model(init_seed=0, in_channels=5, size=16, width=2, depth=2, refine=2)
+    n = 12
+    train = {"inputs": torch.rand(n, 5, 16, 16), "true": torch.zeros(n, 2)}
+    labels = torch.randn(n, 2, generator=torch.Generator().manual_seed(0))
+    offset = torch.tensor([0.3, -0.4])  # |f - f_0| = 0.5 for every sample
+    samples, _, numbers = measure_samples(
+        model,
+        _Shifted(model, offset),
+        train,
+        labels,
+        torch.arange(n),
+        thresholds=[0.5],
+        chunk_size=8,
+        density_check_samples=2,
+        seed=0,
+        device=torch.device("cpu"),
+    )
+    noise_rms = float(labels.norm(dim=1).pow(2).mean().sqrt())
+    assert numbers["noise_rms"] == pytest.approx(noise_rms)
+    np.testing.assert_allclose(samples["error"], 0.5, rtol=1e-5)
+    np.testing.assert_allclose(samples["measured_ratio"], 0.5 / noise_rms, rtol=1e-5)
+    with torch.no_grad():
+        vs_truth = model(train["inputs"]).norm(dim=1).numpy()
+    np.testing.assert_allclose(samples["error_vs_truth"], vs_truth, rtol=1e-5)

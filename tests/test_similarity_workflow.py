@@ -70,3 +70,19 @@ def test_similarity_rejects_a_sigma_registration_does_not_train(tmp_path):
     )
     assert proc.returncode != 0
     assert "similarity.registration.sigmas" in proc.stdout + proc.stderr
+
+
+def test_similarity_needs_the_sigma_0_registration_models(tmp_path):
+    """S2/S3 measure the noise-induced error against the sigma = 0 model of each seed."""
+    proc = run_snakemake(
+        tmp_path,
+        "-n",
+        "--configfile",
+        SMOKE,
+        "--config",
+        "stages=[similarity]",
+        "registration={'sigmas': [2]}",
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "'registration.sigmas': must contain 0" in proc.stdout + proc.stderr

@@ -1,5 +1,5 @@
-# Stage registration (Charpiat et al. 2019): generated multimodal scenes, a CNN
-# trained on noisy displacement labels, error against truth; claim R1 and figures.
+# Stage registration (Charpiat et al. 2019): generated multimodal scenes, a correlation
+# network trained on noisy displacement labels, error against truth; claim R1 and figures.
 
 
 # Helpers (REG, REG_DATA, REG_MODEL, REG_TRAIN, REG_SIGMAS, REG_NOISES, REG_GATES):
@@ -53,6 +53,7 @@ rule registration_train:
     output:
         model=REG_MODEL,
         metrics=f"{REG_TRAIN}.csv",
+        curves=f"{REG_TRAIN}_curves.csv",
         provenance=f"{REG_TRAIN}.provenance.json",
     log:
         "logs/registration/train_{noise}_sigma{sigma}_seed{seed}.log",
@@ -69,7 +70,7 @@ rule registration_train:
         gpu=GPUS,
     params:
         model=REG["model"],
-        out_scale=REG["generator"]["max_shift"],
+        max_shift=REG["generator"]["max_shift"],
         epochs=REG["train"]["epochs"],
         batch_size=REG["train"]["batch_size"],
         lr=REG["train"]["lr"],
@@ -85,9 +86,11 @@ rule registration_clean_copy:
     input:
         model=REG_MODEL.format(noise="iid", sigma="0", seed="{seed}"),
         metrics=REG_TRAIN.format(noise="iid", sigma="0", seed="{seed}") + ".csv",
+        curves=REG_TRAIN.format(noise="iid", sigma="0", seed="{seed}") + "_curves.csv",
     output:
         model=REG_MODEL.format(**REG_CLEAN, seed="{seed}"),
         metrics=REG_TRAIN.format(**REG_CLEAN, seed="{seed}") + ".csv",
+        curves=REG_TRAIN.format(**REG_CLEAN, seed="{seed}") + "_curves.csv",
         provenance=REG_TRAIN.format(**REG_CLEAN, seed="{seed}") + ".provenance.json",
     log:
         "logs/registration/clean_copy_seed{seed}.log",
@@ -141,10 +144,18 @@ rule registration_figures:
     input:
         metrics=REG_METRICS,
         samples=f"results/registration/data/seed{seeds()[0]}_samples.pt",
+        curves=expand(
+            f"{REG_TRAIN}_curves.csv", noise=REG_NOISES, sigma=REG_SIGMAS, seed=seeds()
+        ),
     output:
         accuracy=report(
             REG_FIG.format("accuracy"),
             caption="../report/registration_accuracy.rst",
+            **report_section("registration"),
+        ),
+        tau_curves=report(
+            REG_FIG.format("tau_curves"),
+            caption="../report/registration_tau_curves.rst",
             **report_section("registration"),
         ),
         curves=report(

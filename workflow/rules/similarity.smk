@@ -21,6 +21,12 @@ for _key, _mine, _theirs in (
             f"invalid configuration:\n  key 'similarity.registration.{_key}': "
             f"{sorted(set(_mine) - set(_theirs))} not among registration.{_key} {_theirs}"
         )
+if SIM_SIGMAS and "0" not in REG_SIGMAS:
+    # S2/S3 measure the noise-induced error against the sigma = 0 model of each seed.
+    raise ValueError(
+        "invalid configuration:\n  key 'registration.sigmas': must contain 0 (the floor "
+        "model f_0 of S2/S3's noise-induced error), got " + str(REG_SIGMAS)
+    )
 SIM_FIG = "results/figures/similarity_{}.png"
 SIM_REG_OUT = "results/similarity/registration/{noise}/sigma{sigma}/seed{seed}"
 SIM_WILDCARDS = {
@@ -31,12 +37,9 @@ SIM_WILDCARDS = {
 SIM_REG_ALL = dict(noise=SIM_NOISES, sigma=SIM_SIGMAS, seed=seeds())
 SIM_FIRST = dict(noise=SIM_NOISES[0], sigma=SIM_SIGMAS[0], seed=seeds()[0])
 # The registration models' own tables (training losses; held-out error of the sigma = 0
-# models, when registration.sigmas trains them): the gates of S2 and S3.
+# models): the gates of S2 and S3.
 SIM_REG_MODELS = expand(
-    f"{REG_TRAIN}.csv",
-    noise=SIM_NOISES,
-    sigma=[*SIM_SIGMAS, *(["0"] if "0" in REG_SIGMAS else [])],
-    seed=seeds(),
+    f"{REG_TRAIN}.csv", noise=SIM_NOISES, sigma=[*SIM_SIGMAS, "0"], seed=seeds()
 )
 SIM_GATES = (
     *REG_GATES,
@@ -119,6 +122,8 @@ rule similarity_registration:
     input:
         data=REG_DATA,
         model=REG_MODEL,
+        # f_0: the sigma = 0 model of the same seed (same init and batch order).
+        floor_model=REG_MODEL.format(noise="{noise}", sigma="0", seed="{seed}"),
     output:
         metrics=f"{SIM_REG_OUT}.csv",
         bins=f"{SIM_REG_OUT}_bins.csv",

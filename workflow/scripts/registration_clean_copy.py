@@ -3,6 +3,7 @@ the iid model is the building-mode model too; copy it and relabel its metrics.""
 
 import torch
 
+from repgeom.curves import read_curves, write_curves
 from repgeom.io import save_torch
 from repgeom.metrics import read_metrics, write_metrics
 from repgeom.smk import rule_run
@@ -13,4 +14,5 @@ with rule_run(snakemake) as run:
     ckpt["meta"] = {**ckpt.get("meta", {}), "noise": p.noise, "copied_from": str(inp.model)}
     save_torch(out.model, ckpt)
     write_metrics(read_metrics(inp.metrics).assign(noise=p.noise), out.metrics)
+    write_curves(read_curves(inp.curves).assign(noise=p.noise), out.curves)
     run.log.info("copied %s -> %s (noise %s)", inp.model, out.model, p.noise)

@@ -5,4 +5,6 @@ from repgeom.smk import rule_run
 
 with rule_run(snakemake) as run:
     inp, out, p = snakemake.input, snakemake.output, snakemake.params
-    draw_all(inp.metrics, inp.samples, dict(out.items()), figure_taus=p.figure_taus)
+    draw_all(
+        inp.metrics, inp.samples, list(inp.curves), dict(out.items()), figure_taus=p.figure_taus
+    )

@@ -1,9 +1,11 @@
-"""Rule registration_train: a CNN on labels = truth + noise (mode, sigma) -> model file and
-its tidy metrics against the truth on the training samples and on held-out scenes, and its
-mean training loss over the first and the last tenth of its epochs."""
+"""Rule registration_train: a correlation network on labels = truth + noise (mode, sigma)
+-> model file, its tidy metrics against the truth on the training samples and on held-out
+scenes, its mean training loss over the first and the last tenth of its epochs, and its
+curve (training loss and held-out RMSE per epoch)."""
 
 import torch
 
+from repgeom.curves import history_rows, write_curves
 from repgeom.gate_inputs import loss_rows
 from repgeom.metrics import write_metrics
 from repgeom.registration.evaluate import model_rows
@@ -19,11 +21,14 @@ with rule_run(snakemake) as run:
     train, test = data["train"], data["test"]
     labels = noisy_labels(train["true"], train["building"], sigma, w.noise, run.seed)
     arch = {**dict(p.model), "in_channels": train["inputs"].shape[1]}
-    arch.update(size=train["inputs"].shape[-1], out_scale=p.out_scale)
-    model, history = train_regressor(train["inputs"], labels, arch, **training_args(run))
+    arch.update(size=train["inputs"].shape[-1], max_shift=p.max_shift)
+    heldout = (test["inputs"], test["true"])
+    model, history = train_regressor(
+        train["inputs"], labels, arch, heldout=heldout, **training_args(run)
+    )
     save_model(out.model, model, labels, {"noise": w.noise, "sigma": sigma, "seed": run.seed})
     pred = {s: predict(model, d["inputs"]).cpu() for s, d in (("train", train), ("test", test))}
-    base = {"stage": "registration", "method": "cnn", "seed": run.seed}
+    base = {"stage": "registration", "method": "corrnet", "seed": run.seed}
     base.update(noise=w.noise, sigma=sigma)
     rows = model_rows(
         pred=pred,
@@ -35,6 +40,8 @@ with rule_run(snakemake) as run:
     rows.append({**base, "metric": "final_loss", "value": history[-1]["loss"], "split": "train"})
     rows += loss_rows([h["loss"] for h in history], {**base, "split": "train"})  # per epoch
     table = write_metrics(rows, out.metrics)
+    curve = {"loss": ("train_loss", "train"), "heldout_rmse": ("rmse_pred", "heldout")}
+    write_curves(history_rows(history, base, curve), out.curves)
     summary = table[table.metric.isin(["rmse_pred", "rmse_label", "ratio"])]
     run.log.info("metrics:\n%s", summary[["metric", "split", "value"]])
     run.extra["n_parameters"] = sum(t.numel() for t in model.parameters())

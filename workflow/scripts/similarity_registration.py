@@ -1,4 +1,5 @@
-"""Rule similarity_registration: density, error vs truth, predicted vs measured denoising
+"""Rule similarity_registration: density, noise-induced error (against the sigma = 0 model
+of the seed), predicted vs measured denoising
 and retrieval for one registration model -> tidy summary, bins, samples, retrieval."""
 
 import torch
@@ -16,6 +17,7 @@ with rule_run(snakemake) as run:
     model = load_model(inp.model, run.device)
     res = analyze(
         model,
+        load_model(inp.floor_model, run.device),
         data,
         labels,
         max_samples=p.max_samples,

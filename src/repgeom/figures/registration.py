@@ -4,7 +4,9 @@ few stored test samples for the modality figure, never a model):
 - accuracy against label noise: RMSE and fraction within tau px of the predictions
   (held-out and training samples) and of the noisy training labels, against sigma;
 - accuracy curves: fraction within tau against tau, per sigma, predictions vs labels;
-- samples: aerial image with the map's outline over it, and the true displacement."""
+- samples: aerial image with the map's outline over it, and the true displacement;
+- training curves: training loss and held-out RMSE per epoch of every model (its curve
+  tables, repgeom.curves)."""
 
 from __future__ import annotations
 
@@ -17,12 +19,14 @@ import pandas as pd
 import seaborn as sns
 import torch
 
+from repgeom.curves import read_curves
 from repgeom.figures import save_figure
+from repgeom.figures.curves import plot_curves
 from repgeom.metrics import read_metrics, summarize
 
 SERIES = {  # (metric prefix, split) -> label, colour, line style, marker
-    ("pred", "test"): ("CNN, held-out scenes", "C0", "-", "o"),
-    ("pred", "train"): ("CNN, training samples", "C2", "--", "s"),
+    ("pred", "test"): ("network, held-out scenes", "C0", "-", "o"),
+    ("pred", "train"): ("network, training samples", "C2", "--", "s"),
     ("label", "train"): ("noisy training labels", "0.4", ":", "^"),
 }
 
@@ -160,8 +164,16 @@ def plot_samples(samples: dict, path: str | os.PathLike, n: int = 6) -> None:
     save_figure(fig, path)
 
 
-def draw_all(metrics_path, samples_path, outputs: dict, *, figure_taus: Sequence[float]) -> None:
+def draw_all(
+    metrics_path, samples_path, curve_paths, outputs: dict, *, figure_taus: Sequence[float]
+) -> None:
     metrics = read_metrics(metrics_path)
     plot_accuracy_vs_noise(metrics, outputs["accuracy"], figure_taus)
-    plot_accuracy_curves(metrics, outputs["curves"])
+    plot_accuracy_curves(metrics, outputs["tau_curves"])
     plot_samples(torch.load(samples_path, weights_only=True), outputs["samples"])
+    plot_curves(
+        read_curves(curve_paths),
+        outputs["curves"],
+        title="Registration (held-out: RMSE against the truth, px)",
+        hue=("noise", "sigma"),
+    )

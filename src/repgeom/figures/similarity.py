@@ -159,7 +159,8 @@ def denoising_bins(bins: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
 
 
 def _plot_error_vs_density(ax, wide: pd.DataFrame) -> None:
-    """S2: RMS error against density per bin, with the sigma/sqrt(N_S) reference dashed."""
+    """S2: RMS noise-induced error |f_sigma - f_0| against density per bin, with the
+    sigma/sqrt(N_S) reference dashed."""
     sns.lineplot(wide, x="density", y="error_rms", hue="model", style="seed", marker="o", ax=ax)
     sns.lineplot(
         wide,
@@ -177,8 +178,8 @@ def _plot_error_vs_density(ax, wide: pd.DataFrame) -> None:
         xscale="log",
         yscale="log",
         xlabel="N_S (density bin mean)",
-        ylabel="RMS |prediction − truth| (px)",
-        title="S2: error against density (dashed: σ/√N_S)",
+        ylabel="RMS |f_σ − f_0| (px)",
+        title="S2: noise-induced error against density (dashed: σ/√N_S)",
     )
 
 
@@ -194,7 +195,7 @@ def _plot_ratio_bins(ax, wide: pd.DataFrame) -> None:
         xscale="log",
         yscale="log",
         xlabel="predicted √(tr S_i / d) (RMS per bin)",
-        ylabel="measured |error| / noise RMS (RMS per bin)",
+        ylabel="measured |f_σ − f_0| / noise RMS (RMS per bin)",
         title="S3: per density bin",
     )
     # Log axes over more than a decade: major tick labels only, so they stay readable.

@@ -146,15 +146,16 @@ def s2_s3_claims(
             (
                 "S2",
                 "spearman_density_error",
-                "Spearman(N_S, |error vs truth|) over training samples",
+                "Spearman(N_S, |f_sigma - f_0|) over training samples",
                 max_spearman,
                 "<",
-                "on registration, the error against the truth falls as the density rises",
+                "on registration, the noise-induced error |f_sigma - f_0| falls as the "
+                "density rises",
             ),
             (
                 "S3",
                 "spearman_predicted_measured",
-                "Spearman(kernel-predicted, measured error/noise ratio) over samples",
+                "Spearman(kernel-predicted, |f_sigma - f_0| / noise rms) over samples",
                 min_spearman,
                 ">",
                 "the denoising factor predicted from the kernel tracks the measured one",

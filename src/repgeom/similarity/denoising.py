@@ -35,9 +35,15 @@ def denoising_from_gram(
     return out
 
 
-def measured_ratio(pred: torch.Tensor, true: torch.Tensor, labels: torch.Tensor) -> dict:
-    """Per-sample error |f(x) - truth| and its ratio to the RMS label noise of the set."""
-    err = (pred - true).norm(dim=1)
+def measured_ratio(
+    pred: torch.Tensor, floor_pred: torch.Tensor, true: torch.Tensor, labels: torch.Tensor
+) -> dict:
+    """Per-sample noise-induced error |f_sigma(x) - f_0(x)| (``pred`` of the model trained
+    on the noisy ``labels``, ``floor_pred`` of the sigma = 0 model of the same seed, same
+    initial weights and batches) and its ratio to the RMS label noise of the set. The
+    difference removes the network's own bias (its error with exact labels), which the
+    kernel's denoising prediction does not describe."""
+    err = (pred - floor_pred).norm(dim=1)
     noise_rms = (labels - true).norm(dim=1).pow(2).mean().sqrt()
     if not float(noise_rms) > 0:
         raise ValueError("measured_ratio: the labels carry no noise (sigma = 0), no ratio")
@@ -45,7 +51,7 @@ def measured_ratio(pred: torch.Tensor, true: torch.Tensor, labels: torch.Tensor)
 
 
 def bin_by_density(samples: pd.DataFrame, n_bins: int) -> pd.DataFrame:
-    """Quantile bins of the density: mean density, RMS measured error and ratio, RMS
+    """Quantile bins of the density: mean density, RMS noise-induced error and ratio, RMS
     predicted ratio, and the sigma/sqrt(N) reference (1/sqrt(mean density)) per bin."""
     if n_bins < 2:
         raise ValueError(f"n_bins must be >= 2, got {n_bins}")

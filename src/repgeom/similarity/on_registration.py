@@ -1,8 +1,9 @@
 """Similarity analysis of a registration network trained on noisy labels (claims S2, S3):
-the density N_S of every training sample under the 2-output normalised kernel, its error
-against the truth, the denoising factor predicted from the unnormalised kernel against
-the measured error / noise ratio, the label-free neighbour consistency, and retrieval of
-the training samples most similar to test queries.
+the density N_S of every training sample under the 2-output normalised kernel, its
+noise-induced error |f_sigma(x) - f_0(x)| (f_0: the sigma = 0 model of the same seed, same
+initial weights and batch order), the denoising factor predicted from the unnormalised
+kernel against the measured noise-induced error / noise ratio, the label-free neighbour
+consistency, and retrieval of the training samples most similar to test queries.
 
 One pass over query chunks computes the unnormalised kernel blocks K(x_i, x_j) once and
 derives from them the brute-force normalised similarities (row sums, hard counts) and the
@@ -96,6 +97,7 @@ def kernel_pass(grads, predictions, thresholds, chunk_size: int):
 
 def analyze(
     model: torch.nn.Module,
+    floor_model: torch.nn.Module,
     data: dict,
     train_labels: torch.Tensor,
     *,
@@ -110,7 +112,9 @@ def analyze(
     device: torch.device,
     logger: logging.Logger | None = None,
 ) -> dict:
-    """Everything S2/S3 and the retrieval figure need, for one trained model, and the
+    """Everything S2/S3 and the retrieval figure need, for one trained model (its
+    noise-induced error measured against ``floor_model``, the sigma = 0 model of the same
+    seed), and the
     ``density_exact`` check of the density on ``density_check_samples`` samples.
 
     Returns ``samples`` (one row per analysed training sample), ``bins`` (density bins),
@@ -118,6 +122,7 @@ def analyze(
     ``images`` (query and retrieved inputs, small)."""
     logger = logger or logging.getLogger("repgeom.similarity")
     model = model.to(device).eval()
+    floor_model = floor_model.to(device).eval()
     train, test = data["train"], data["test"]
     n_train = train["inputs"].shape[0]
     if train_labels.shape != train["true"].shape:
@@ -128,6 +133,7 @@ def analyze(
     idx = subsample(n_train, max_samples, seed)
     samples, feats, numbers = measure_samples(
         model,
+        floor_model,
         train,
         train_labels,
         idx,
@@ -170,6 +176,7 @@ def analyze(
 
 def measure_samples(
     model: torch.nn.Module,
+    floor_model: torch.nn.Module,
     train: dict,
     train_labels: torch.Tensor,
     idx: torch.Tensor,
@@ -180,8 +187,9 @@ def measure_samples(
     seed: int,
     device: torch.device,
 ) -> tuple[pd.DataFrame, torch.Tensor, dict]:
-    """The per-sample table of the training samples ``idx`` (density, error, measured and
-    predicted denoising ratio, neighbour consistency, hard counts), their normalised
+    """The per-sample table of the training samples ``idx`` (density, noise-induced error
+    against ``floor_model`` and total error against the truth, measured and predicted
+    denoising ratio, neighbour consistency, hard counts), their normalised
     features (for retrieval) and ``numbers``: the density's gap to the brute-force row sums and
     to the exact check, the label noise rms, d and p. When only a subset of the n training
     samples is analysed, tr(S_i) (about 1/N) is scaled by subset/n to stand for the whole
@@ -198,13 +206,14 @@ def measure_samples(
     check_error = density_check(model, x, grads, density, density_check_samples, seed)
     scale = len(idx) / train["inputs"].shape[0]
     predicted = (trace_s * scale / d).clamp_min(0).sqrt()
-    meas = measured_ratio(pred, true, labels)
+    meas = measured_ratio(pred, _predict(floor_model, x), true, labels)
     consistency = (pred - averages).norm(dim=1) / meas["noise_rms"]
     samples = pd.DataFrame(
         {
             "sample": idx.numpy(),
             "density": density.cpu().numpy(),
             "error": meas["error"].cpu().numpy(),
+            "error_vs_truth": (pred - true).norm(dim=1).cpu().numpy(),
             "measured_ratio": meas["ratio"].cpu().numpy(),
             "predicted_ratio": predicted.cpu().numpy(),
             "consistency": consistency.cpu().numpy(),
@@ -220,10 +229,10 @@ def summarize_samples(
 ) -> dict:
     """The per-model numbers behind S2 and S3 (and their context)."""
     return {
-        # S2: error against truth falls as density rises.
+        # S2: the noise-induced error falls as density rises.
         "spearman_density_error": spearman(samples["density"], samples["error"]),
         "binned_log_slope_error": log_slope(bins["density"], bins["error_rms"]),
-        # S3: the kernel-predicted denoising tracks the measured ratio.
+        # S3: the kernel-predicted denoising tracks the measured noise-induced ratio.
         "spearman_predicted_measured": spearman(
             samples["predicted_ratio"], samples["measured_ratio"]
         ),
