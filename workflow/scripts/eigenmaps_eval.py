@@ -1,5 +1,5 @@
 """Rule eigenmaps_eval: a frozen pretrained model -> linear probe and kNN accuracy on its
-backbone features, mAP@N of its truncated and randomly subsampled codes, and the
+backbone features, mAP@N of its code's prefixes (prefix_grid) and random subsets, and the
 eigenvalue estimate of every output (tidy table)."""
 
 import torch
@@ -34,7 +34,6 @@ with rule_run(snakemake) as run:
         run.seed,
         augment_cfg=AugmentConfig.from_dict(p.augment),
         gen=gen,
-        fraction=p.fraction,
         n_random=p.n_random,
         top_n=p.top_n,
         knn_k=p.knn_k,

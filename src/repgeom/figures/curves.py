@@ -44,7 +44,9 @@ def plot_curves(
         for model, s in sub.groupby("model", sort=True):
             g = s.groupby("epoch")["value"]
             mean, lo, hi = g.mean(), g.min(), g.max()
-            ax.plot(mean.index, mean.to_numpy(), color=palette[model], label=model, lw=1.2)
+            ax.plot(
+                mean.index, mean.to_numpy(), color=palette[model], label=model, lw=1.2, marker="."
+            )
             ax.fill_between(
                 mean.index, lo.to_numpy(), hi.to_numpy(), color=palette[model], alpha=0.15
             )
@@ -54,6 +56,8 @@ def plot_curves(
         ax.set(title=f"{metric} ({split})", xlabel=str(sub["unit"].iloc[0]), ylabel=metric)
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=6, loc="best")
+    for ax in list(axes.flat)[: len(panels)]:  # panels may hold different models
+        ax.legend(fontsize=6, loc="best")
     fig.suptitle(f"{title}: training curves (mean over seeds, range shaded)")
+    fig.tight_layout()
     save_figure(fig, path)
