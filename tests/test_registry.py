@@ -39,8 +39,8 @@ def test_real_registry_matches_the_default_run():
     rows = expected_rows(config, config["stages"], registry)
     ids = {r[1] for r in rows}
     assert ids == set("R1 S1 S2 S3 S4 E1 E2 E3 E4 I1 I2 I3 I4 L1 L2 L3".split())
-    # 8 R1 + S1 + S2 + S3 + 2 S4 + 3 E1 + E2 + 4 E3 + 4 E4 + 2x(I1, I2) + 8 I3/I4 + 6 L
-    assert len(rows) == 43
+    # 8 R1 + S1 + S2 + S3 + 2 S4 + 3 E1 + E2 + 3 E3 + 4 E4 + 2x(I1, I2) + 8 I3/I4 + 6 L
+    assert len(rows) == 42
     for spec in registry.claims.values():
         assert spec.paper in registry.papers
         assert spec.direction in (">", "<", None)

@@ -158,9 +158,12 @@ rule eigenmaps_ssl_claims:
             seed=seeds(),
         ),
         floors="results/eigenmaps/ssl/eval/floors.csv",
+        toy_claims="results/eigenmaps/toy/claims.csv",
+        graph_claims="results/eigenmaps/graph/claims.csv",
         registry=CLAIMS_REGISTRY,
     output:
         claims="results/eigenmaps/ssl/claims.csv",
+        stage_claims="results/eigenmaps/claims.csv",
         metrics="results/eigenmaps/ssl/metrics.csv",
         provenance="results/eigenmaps/ssl/claims.provenance.json",
     log:
@@ -199,40 +202,13 @@ register_targets(
 )
 
 
-# The stage's second part, E1 and E4 (their training); last, so that the stage's targets
-# keep their order (theirs after these). Their claims and figures are the jobs below.
+# The stage's second part, E1 and E4 (whose claims files eigenmaps_ssl_claims joins);
+# last, so that the stage's targets keep their order (theirs after these).
 include: "eigenmaps_spectral.smk"
 
 
-# The stage's claims in one job: E1 (toy) and E4 (graph) from their seed tables, joined
-# with E2-E3 (the pretraining's claims file) into the stage's claims file.
-rule eigenmaps_claims:
-    input:
-        ssl="results/eigenmaps/ssl/claims.csv",
-        toy=expand("results/eigenmaps/toy/seed{seed}.csv", seed=seeds()),
-        graph=expand("results/eigenmaps/graph/seed{seed}.csv", seed=seeds()),
-        registry=CLAIMS_REGISTRY,
-    output:
-        claims="results/eigenmaps/claims.csv",
-        toy_claims="results/eigenmaps/toy/claims.csv",
-        toy_metrics="results/eigenmaps/toy/metrics.csv",
-        graph_claims="results/eigenmaps/graph/claims.csv",
-        graph_metrics="results/eigenmaps/graph/metrics.csv",
-    log:
-        "logs/eigenmaps/claims.log",
-    benchmark:
-        "results/benchmarks/eigenmaps/claims.tsv"
-    conda:
-        ENV
-    params:
-        toy=SPEC_TOY_CLAIMS,
-        graph=SPEC_GRAPH_CLAIMS,
-    script:
-        "../scripts/eigenmaps_claims.py"
-
-
-# Every figure of the stage in one job (a few seconds each): the pretraining figures,
-# the circle and graph figures, and the training curves of every model.
+# The pretraining figures and the training curves of every model of the stage (the
+# pretraining's, the circle's and the graphs') in one job.
 rule eigenmaps_figures:
     input:
         metrics="results/eigenmaps/ssl/metrics.csv",
@@ -241,17 +217,12 @@ rule eigenmaps_figures:
             method=SSL_METHODS,
             seed=seeds(),
         ),
-        toy_metrics="results/eigenmaps/toy/metrics.csv",
-        toy_functions=f"results/eigenmaps/toy/seed{seeds()[0]}_functions.csv",
         toy_curves=expand("results/eigenmaps/toy/seed{seed}_curves.csv", seed=seeds()),
-        graph_metrics="results/eigenmaps/graph/metrics.csv",
-        graph_embeddings=f"results/eigenmaps/graph/seed{seeds()[0]}_embeddings.csv",
         graph_curves=expand(
             "results/eigenmaps/graph/seed{seed}_curves.csv", seed=seeds()
         ),
     output:
         **SSL_FIGS,
-        **SPEC_FIGS,
     log:
         "logs/eigenmaps/figures.log",
     benchmark:

@@ -1,10 +1,12 @@
 """Rule eigenmaps_ssl_claims: every method's and seed's tables ->
 results/eigenmaps/ssl/metrics.csv (with each model's levelled-off measure) and claims E2
-(linear probe) and E3 (shortest prefixes reaching the baselines' mAP)."""
+(linear probe) and E3 (shortest prefixes reaching the baselines' mAP); then the stage's
+claims file, E1, E2-E3 and E4 in one table (read_claims keeps every file's extra
+columns)."""
 
 import pandas as pd
 
-from repgeom.claims import write_claims
+from repgeom.claims import read_claims, write_claims
 from repgeom.eigenmaps.evaluate import ssl_claims
 from repgeom.eigenmaps.gates import levelled_rows
 from repgeom.metrics import read_metrics, write_metrics
@@ -32,3 +34,5 @@ with rule_run(snakemake) as run:
     table = write_claims(claims, out.claims)
     cols = ["claim_id", "variant", "mean", "ci_low", "ci_high", "verdict", "statement", "reason"]
     run.log.info("claims:\n%s", table[cols].to_string(index=False))
+    stage = read_claims([inp.toy_claims, out.claims, inp.graph_claims])
+    write_claims(stage.to_dict("records"), out.stage_claims)
