@@ -82,19 +82,23 @@ rule eigenmaps_pretrain:
         "../scripts/eigenmaps_pretrain.py"
 
 
+# One job per method over every seed (each model a probe's and a retrieval's cost): a
+# change to one method's settings still reruns only that method's evaluation.
 rule eigenmaps_eval:
     input:
         data=dataset_file(EIG["dataset"]),
-        model="results/eigenmaps/ssl/models/{method}/seed{seed}.pt",
+        models=expand(
+            "results/eigenmaps/ssl/models/{{method}}/seed{seed}.pt", seed=seeds()
+        ),
     output:
-        metrics="results/eigenmaps/ssl/eval/{method}/seed{seed}.csv",
-        provenance="results/eigenmaps/ssl/eval/{method}/seed{seed}.provenance.json",
+        metrics="results/eigenmaps/ssl/eval/{method}.csv",
+        provenance="results/eigenmaps/ssl/eval/{method}.provenance.json",
     log:
-        "logs/eigenmaps/eval_{method}_seed{seed}.log",
+        "logs/eigenmaps/eval_{method}.log",
     benchmark:
-        "results/benchmarks/eigenmaps/eval_{method}_seed{seed}.tsv"
+        "results/benchmarks/eigenmaps/eval_{method}.tsv"
     wildcard_constraints:
-        **SSL_WILDCARDS,
+        method=SSL_WILDCARDS["method"],
     conda:
         ENV
     threads: 1
@@ -104,6 +108,7 @@ rule eigenmaps_eval:
         gpu=GPUS,
     params:
         **SSL["eval"],
+        seeds=seeds(),
         max_train=SSL["max_train"],
         batch_size=SSL["batch_size"],
         augment=SSL["augment"],
@@ -147,11 +152,7 @@ rule eigenmaps_random_init:
 
 rule eigenmaps_ssl_claims:
     input:
-        eval=expand(
-            "results/eigenmaps/ssl/eval/{method}/seed{seed}.csv",
-            method=SSL_METHODS,
-            seed=seeds(),
-        ),
+        eval=expand("results/eigenmaps/ssl/eval/{method}.csv", method=SSL_METHODS),
         pretrain=expand(
             "results/eigenmaps/ssl/pretrain/{method}/seed{seed}.csv",
             method=SSL_METHODS,
