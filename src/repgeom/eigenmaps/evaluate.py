@@ -414,4 +414,7 @@ def ssl_claims(
         ),
     ]
     note = context_note(metrics, methods, levelled_max_share)
-    return [r | {"detail": note, "reason": f"{r['reason']} ({note})"} for r in rows]
+    # the note follows the verdict's reason (empty for a decided row) in the scorecard
+    return [
+        r | {"detail": note, "reason": "; ".join(filter(None, [r["reason"], note]))} for r in rows
+    ]
