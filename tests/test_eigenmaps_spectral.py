@@ -26,6 +26,7 @@ from repgeom.eigenmaps.graph import (
     subspace_scores,
 )
 from repgeom.eigenmaps.toy import (
+    bucket_ends,
     circle_net,
     evaluate_circle,
     exact_eigenvalues,
@@ -123,7 +124,7 @@ TINY_CIRCLE = dict(
 
 
 def test_run_circle_tables_and_bad_input(one_thread):
-    metrics, functions = run_circle(**TINY_CIRCLE)
+    metrics, functions, curves = run_circle(**TINY_CIRCLE)
     df = pd.DataFrame(metrics)
     assert set(df.method) == {"neuralef", "neuralef_no_stop_grad"}
     assert (df.metric == "eigenvalue").sum() == 2 * 3
@@ -134,6 +135,17 @@ def test_run_circle_tables_and_bad_input(one_thread):
     }
     final = df[df.metric == "final_loss"].set_index("method")["value"]
     assert steps[steps.step == 5].set_index("method")["value"].to_dict() == final.to_dict()
+    # the curve: 5 steps in 5 buckets, the loss of each and the span alignment after it
+    c = pd.DataFrame(curves)
+    loss = c[(c.metric == "neuralef_loss") & (c.split == "train")]
+    assert loss.groupby("method")["epoch"].apply(list).to_dict() == {
+        m: [1, 2, 3, 4, 5] for m in ("neuralef", "neuralef_no_stop_grad")
+    }
+    step_values = steps.set_index(["method", "step"])["value"]
+    assert loss.set_index(["method", "epoch"])["value"].to_dict() == step_values.to_dict()
+    aligned = c[(c.metric == "span_alignment") & (c.split == "heldout")]
+    assert len(aligned) == 10 and aligned["value"].between(0, 1).all()
+    assert set(c["unit"]) == {"step"}
     with pytest.raises(ValueError, match="jitter"):
         run_circle(**{**TINY_CIRCLE, "jitter": 0.0})
 
@@ -345,3 +357,9 @@ def test_smoke_workflow_spectral(smoke_dag, tmp_path):
     for name in ("toy_functions", "spectrum", "graph_embeddings"):
         assert (tmp_path / f"results/figures/eigenmaps_{name}.png").stat().st_size > 10_000
     assert (tmp_path / "results/eigenmaps/toy/seed0.provenance.json").exists()
+
+
+def test_bucket_ends_cover_every_step_once():
+    assert bucket_ends(600) == list(range(30, 601, 30))
+    assert bucket_ends(5) == [1, 2, 3, 4, 5]
+    assert bucket_ends(150, 20)[-1] == 150 and len(bucket_ends(150, 20)) == 20

@@ -39,9 +39,9 @@ def test_real_registry_matches_the_default_run():
     rows = expected_rows(config, config["stages"], registry)
     ids = {r[1] for r in rows}
     assert ids == set("R1 S1 S2 S3 S4 S4c E1 E2 E3 E4 I1 I2 I3 I4 L1 L2 L3".split())
-    # 8 R1 + S1 + 2 S2 + 2 S3 (sigma 2, 4) + S4 + S4c + 3 E1 + E2 + 4 E3 + 4 E4
+    # 8 R1 + S1 + 2 S2 + 2 S3 (sigma 2, 4) + S4 + S4c + 3 E1 + E2 + 3 E3 + 4 E4
     # + 2x(I1, I2) + 8 I3/I4 + 6 L
-    assert len(rows) == 45
+    assert len(rows) == 44
     for spec in registry.claims.values():
         assert spec.paper in registry.papers
         assert spec.direction in (">", "<", None)

@@ -19,6 +19,7 @@ import numpy as np
 # name -> purpose: streams that differ across run seeds.
 PER_SEED = {
     "eigenmaps/eval": "evaluation draws of a pretrained model (random subsets, augmented batches)",
+    "eigenmaps/heldout": "the held-out view pairs of a pretraining's curve (test images)",
     "similarity/enforce/val": "S4: the validation subset of the MNIST test split",
     "similarity/registration/subsample": "S2/S3: the training samples of a model analysed",
     "similarity/registration/density_check": "S2/S3: the samples of the density_exact check",

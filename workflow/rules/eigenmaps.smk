@@ -1,5 +1,6 @@
 # Stage eigenmaps (Deng et al. 2022): self-supervised pretraining with the neural
-# eigenfunction loss and baselines, truncated retrieval, linear probe; claims E2-E3.
+# eigenfunction loss and baselines, retrieval with code prefixes, linear probe (beside
+# the random-init and raw-pixel floors), training curves; claims E2-E3.
 # The stage's claims file joins them with E1 (toy) and E4 (graph) from
 # eigenmaps_spectral.smk, included at the end.
 
@@ -13,7 +14,7 @@ SSL_FIGS = {
         caption=f"../report/eigenmaps_{name}.rst",
         **report_section("eigenmaps"),
     )
-    for name in ("retrieval", "probe", "pretrain_spectrum")
+    for name in ("retrieval", "probe", "pretrain_spectrum", "curves")
 }
 # The constants of each method's loss, so changing one reruns only that method.
 SSL_LOSS = {
@@ -35,10 +36,10 @@ if SSL["arch"] == "cnn" and len(SSL["widths"]) != len(SSL["strides"]):
         "invalid configuration:\n  key 'eigenmaps.ssl.strides': needs one stride per width "
         f"({len(SSL['widths'])} widths, {len(SSL['strides'])} strides)"
     )
-if SSL["proj_dim"] % SSL["e3_fraction"]:
+if SSL["heldout_images"] < SSL["batch_size"]:
     raise ValueError(
-        "invalid configuration:\n  key 'eigenmaps.ssl.e3_fraction': must divide "
-        f"eigenmaps.ssl.proj_dim ({SSL['proj_dim']}), got {SSL['e3_fraction']}"
+        "invalid configuration:\n  key 'eigenmaps.ssl.heldout_images': needs at least one "
+        f"batch (eigenmaps.ssl.batch_size = {SSL['batch_size']}), got {SSL['heldout_images']}"
     )
 SSL_WILDCARDS = {"method": "|".join(SSL_METHODS), "seed": r"\d+"}
 
@@ -49,6 +50,7 @@ rule eigenmaps_pretrain:
     output:
         model="results/eigenmaps/ssl/models/{method}/seed{seed}.pt",
         metrics="results/eigenmaps/ssl/pretrain/{method}/seed{seed}.csv",
+        curves="results/eigenmaps/ssl/pretrain/{method}/seed{seed}_curves.csv",
         provenance="results/eigenmaps/ssl/pretrain/{method}/seed{seed}.provenance.json",
     log:
         "logs/eigenmaps/pretrain_{method}_seed{seed}.log",
@@ -73,25 +75,30 @@ rule eigenmaps_pretrain:
         weight_decay=SSL["weight_decay"],
         warmup_epochs=SSL["warmup_epochs"],
         augment=SSL["augment"],
+        heldout_images=SSL["heldout_images"],
         device=config["device"],
         deterministic=config["deterministic"],
     script:
         "../scripts/eigenmaps_pretrain.py"
 
 
+# One job per method over every seed (each model a probe's and a retrieval's cost): a
+# change to one method's settings still reruns only that method's evaluation.
 rule eigenmaps_eval:
     input:
         data=dataset_file(EIG["dataset"]),
-        model="results/eigenmaps/ssl/models/{method}/seed{seed}.pt",
+        models=expand(
+            "results/eigenmaps/ssl/models/{{method}}/seed{seed}.pt", seed=seeds()
+        ),
     output:
-        metrics="results/eigenmaps/ssl/eval/{method}/seed{seed}.csv",
-        provenance="results/eigenmaps/ssl/eval/{method}/seed{seed}.provenance.json",
+        metrics="results/eigenmaps/ssl/eval/{method}.csv",
+        provenance="results/eigenmaps/ssl/eval/{method}.provenance.json",
     log:
-        "logs/eigenmaps/eval_{method}_seed{seed}.log",
+        "logs/eigenmaps/eval_{method}.log",
     benchmark:
-        "results/benchmarks/eigenmaps/eval_{method}_seed{seed}.tsv"
+        "results/benchmarks/eigenmaps/eval_{method}.tsv"
     wildcard_constraints:
-        **SSL_WILDCARDS,
+        method=SSL_WILDCARDS["method"],
     conda:
         ENV
     threads: 1
@@ -101,8 +108,8 @@ rule eigenmaps_eval:
         gpu=GPUS,
     params:
         **SSL["eval"],
+        seeds=seeds(),
         max_train=SSL["max_train"],
-        fraction=SSL["e3_fraction"],
         batch_size=SSL["batch_size"],
         augment=SSL["augment"],
         device=config["device"],
@@ -111,20 +118,19 @@ rule eigenmaps_eval:
         "../scripts/eigenmaps_eval.py"
 
 
-# The floor of the gate probe_above_random_init: the backbone each seed's methods start
-# from, probed untrained (no pretraining; a probe evaluation's cost).
+# The probe floors, all seeds in one job (each a probe's cost): the backbone each seed's
+# methods start from, probed untrained (the floor of the gate probe_above_random_init),
+# and the raw pixels.
 rule eigenmaps_random_init:
     input:
         data=dataset_file(EIG["dataset"]),
     output:
-        metrics="results/eigenmaps/ssl/eval/random_init/seed{seed}.csv",
-        provenance="results/eigenmaps/ssl/eval/random_init/seed{seed}.provenance.json",
+        metrics="results/eigenmaps/ssl/eval/floors.csv",
+        provenance="results/eigenmaps/ssl/eval/floors.provenance.json",
     log:
-        "logs/eigenmaps/random_init_seed{seed}.log",
+        "logs/eigenmaps/random_init.log",
     benchmark:
-        "results/benchmarks/eigenmaps/random_init_seed{seed}.tsv"
-    wildcard_constraints:
-        seed=r"\d+",
+        "results/benchmarks/eigenmaps/random_init.tsv"
     conda:
         ENV
     threads: 1
@@ -134,6 +140,7 @@ rule eigenmaps_random_init:
         gpu=GPUS,
     params:
         model=SSL_MODEL,
+        seeds=seeds(),
         max_train=SSL["max_train"],
         probe_weight_decay=SSL["eval"]["probe_weight_decay"],
         probe_max_iter=SSL["eval"]["probe_max_iter"],
@@ -145,22 +152,19 @@ rule eigenmaps_random_init:
 
 rule eigenmaps_ssl_claims:
     input:
-        eval=expand(
-            "results/eigenmaps/ssl/eval/{method}/seed{seed}.csv",
-            method=SSL_METHODS,
-            seed=seeds(),
-        ),
+        eval=expand("results/eigenmaps/ssl/eval/{method}.csv", method=SSL_METHODS),
         pretrain=expand(
             "results/eigenmaps/ssl/pretrain/{method}/seed{seed}.csv",
             method=SSL_METHODS,
             seed=seeds(),
         ),
-        random_init=expand(
-            "results/eigenmaps/ssl/eval/random_init/seed{seed}.csv", seed=seeds()
-        ),
+        floors="results/eigenmaps/ssl/eval/floors.csv",
+        toy_claims="results/eigenmaps/toy/claims.csv",
+        graph_claims="results/eigenmaps/graph/claims.csv",
         registry=CLAIMS_REGISTRY,
     output:
         claims="results/eigenmaps/ssl/claims.csv",
+        stage_claims="results/eigenmaps/claims.csv",
         metrics="results/eigenmaps/ssl/metrics.csv",
         provenance="results/eigenmaps/ssl/claims.provenance.json",
     log:
@@ -171,15 +175,15 @@ rule eigenmaps_ssl_claims:
         ENV
     params:
         methods=SSL_METHODS,
-        full=SSL["proj_dim"],
-        fraction=SSL["e3_fraction"],
         gates={
             k: config["gates"][k]
             for k in ("min_loss_drop", "eigenmaps_min_probe_over_random_init")
         },
         e2_min_difference=SSL["e2_min_difference"],
-        e3_min_retention=SSL["e3_min_retention"],
+        e3_match_ratio=SSL["e3_match_ratio"],
+        e3_min_factor=SSL["e3_min_factor"],
         e3_min_margin=SSL["e3_min_margin"],
+        levelled_max_share=SSL["levelled_max_share"],
         scale={
             "dataset": EIG["dataset"],
             "arch": SSL["arch"],
@@ -193,26 +197,31 @@ rule eigenmaps_ssl_claims:
         "../scripts/eigenmaps_claims_ssl.py"
 
 
-rule eigenmaps_claims:
-    input:
-        ssl="results/eigenmaps/ssl/claims.csv",
-        toy="results/eigenmaps/toy/claims.csv",
-        graph="results/eigenmaps/graph/claims.csv",
-    output:
-        claims="results/eigenmaps/claims.csv",
-    log:
-        "logs/eigenmaps/claims.log",
-    benchmark:
-        "results/benchmarks/eigenmaps/claims.tsv"
-    conda:
-        ENV
-    script:
-        "../scripts/eigenmaps_claims.py"
+register_targets(
+    "eigenmaps",
+    ["results/eigenmaps/claims.csv", *(SSL_FIG.format(n) for n in SSL_FIGS)],
+)
 
 
+# The stage's second part, E1 and E4 (whose claims files eigenmaps_ssl_claims joins);
+# last, so that the stage's targets keep their order (theirs after these).
+include: "eigenmaps_spectral.smk"
+
+
+# The pretraining figures and the training curves of every model of the stage (the
+# pretraining's, the circle's and the graphs') in one job.
 rule eigenmaps_figures:
     input:
         metrics="results/eigenmaps/ssl/metrics.csv",
+        curves=expand(
+            "results/eigenmaps/ssl/pretrain/{method}/seed{seed}_curves.csv",
+            method=SSL_METHODS,
+            seed=seeds(),
+        ),
+        toy_curves=expand("results/eigenmaps/toy/seed{seed}_curves.csv", seed=seeds()),
+        graph_curves=expand(
+            "results/eigenmaps/graph/seed{seed}_curves.csv", seed=seeds()
+        ),
     output:
         **SSL_FIGS,
     log:
@@ -223,18 +232,5 @@ rule eigenmaps_figures:
         ENV
     params:
         plot=PLOT,
-        full=SSL["proj_dim"],
-        fraction=SSL["e3_fraction"],
     script:
         "../scripts/eigenmaps_figures.py"
-
-
-register_targets(
-    "eigenmaps",
-    ["results/eigenmaps/claims.csv", *(SSL_FIG.format(n) for n in SSL_FIGS)],
-)
-
-
-# The stage's second part, E1 and E4 (whose claims files eigenmaps_claims joins); last,
-# so that the stage's targets keep their order (theirs after these).
-include: "eigenmaps_spectral.smk"

@@ -12,6 +12,34 @@ SPEC_FIGS = {
     )
     for name in ("toy_functions", "spectrum", "graph_embeddings")
 }
+# The claims' settings (rule eigenmaps_spectral_report): thresholds, the training
+# gate's bound and the scale each row records.
+SPEC_TOY_CLAIMS = {
+    "e1_min_alignment": SPEC_TOY["e1_min_alignment"],
+    "e1_max_eigenvalue_error": SPEC_TOY["e1_max_eigenvalue_error"],
+    "min_loss_drop": config["gates"]["min_loss_drop"],
+    "scale": {
+        "data": "circle, uniform angles",
+        "jitter": SPEC_TOY["jitter"],
+        "k": SPEC_TOY["n_outputs"],
+        "steps": SPEC_TOY["steps"],
+        "batch": SPEC_TOY["batch_size"],
+        "seeds": len(seeds()),
+    },
+}
+SPEC_GRAPH_CLAIMS = {
+    "e4_min_alignment": SPEC_GRAPH["e4_min_alignment"],
+    "e4_min_ari": SPEC_GRAPH["e4_min_ari"],
+    "min_loss_drop": config["gates"]["min_loss_drop"],
+    "scale": {
+        "graphs": SPEC_GRAPH["graphs"],
+        "sbm_blocks": SPEC_GRAPH["sbm"]["block_sizes"],
+        "k": {g: SPEC_GRAPH[g]["n_outputs"] for g in SPEC_GRAPH["graphs"]},
+        "steps": SPEC_GRAPH["steps"],
+        "batch": SPEC_GRAPH["batch_size"],
+        "seeds": len(seeds()),
+    },
+}
 if SPEC_GRAPH["sbm"]["n_outputs"] < len(SPEC_GRAPH["sbm"]["block_sizes"]):
     raise ValueError(
         "invalid configuration:\n  key 'eigenmaps.graph.sbm.n_outputs': needs at least one "
@@ -24,6 +52,7 @@ rule eigenmaps_toy_train:
     output:
         metrics="results/eigenmaps/toy/seed{seed}.csv",
         functions="results/eigenmaps/toy/seed{seed}_functions.csv",
+        curves="results/eigenmaps/toy/seed{seed}_curves.csv",
         provenance="results/eigenmaps/toy/seed{seed}.provenance.json",
     log:
         "logs/eigenmaps/toy_train_seed{seed}.log",
@@ -60,6 +89,7 @@ rule eigenmaps_graph_train:
     output:
         metrics="results/eigenmaps/graph/seed{seed}.csv",
         embeddings="results/eigenmaps/graph/seed{seed}_embeddings.csv",
+        curves="results/eigenmaps/graph/seed{seed}_curves.csv",
         provenance="results/eigenmaps/graph/seed{seed}.provenance.json",
     log:
         "logs/eigenmaps/graph_train_seed{seed}.log",
@@ -90,102 +120,33 @@ rule eigenmaps_graph_train:
         "../scripts/eigenmaps_graph_train.py"
 
 
-rule eigenmaps_toy_claims:
-    input:
-        metrics=expand("results/eigenmaps/toy/seed{seed}.csv", seed=seeds()),
-        registry=CLAIMS_REGISTRY,
-    output:
-        claims="results/eigenmaps/toy/claims.csv",
-        metrics="results/eigenmaps/toy/metrics.csv",
-        provenance="results/eigenmaps/toy/claims.provenance.json",
-    log:
-        "logs/eigenmaps/toy_claims.log",
-    benchmark:
-        "results/benchmarks/eigenmaps/toy_claims.tsv"
-    conda:
-        ENV
-    params:
-        e1_min_alignment=SPEC_TOY["e1_min_alignment"],
-        e1_max_eigenvalue_error=SPEC_TOY["e1_max_eigenvalue_error"],
-        gates={"min_loss_drop": config["gates"]["min_loss_drop"]},
-        scale={
-            "data": "circle, uniform angles",
-            "jitter": SPEC_TOY["jitter"],
-            "k": SPEC_TOY["n_outputs"],
-            "steps": SPEC_TOY["steps"],
-            "batch": SPEC_TOY["batch_size"],
-            "seeds": len(seeds()),
-        },
-    script:
-        "../scripts/eigenmaps_toy_claims.py"
-
-
-rule eigenmaps_graph_claims:
-    input:
-        metrics=expand("results/eigenmaps/graph/seed{seed}.csv", seed=seeds()),
-        registry=CLAIMS_REGISTRY,
-    output:
-        claims="results/eigenmaps/graph/claims.csv",
-        metrics="results/eigenmaps/graph/metrics.csv",
-        provenance="results/eigenmaps/graph/claims.provenance.json",
-    log:
-        "logs/eigenmaps/graph_claims.log",
-    benchmark:
-        "results/benchmarks/eigenmaps/graph_claims.tsv"
-    conda:
-        ENV
-    params:
-        e4_min_alignment=SPEC_GRAPH["e4_min_alignment"],
-        e4_min_ari=SPEC_GRAPH["e4_min_ari"],
-        gates={"min_loss_drop": config["gates"]["min_loss_drop"]},
-        scale={
-            "graphs": SPEC_GRAPH["graphs"],
-            "sbm_blocks": SPEC_GRAPH["sbm"]["block_sizes"],
-            "k": {g: SPEC_GRAPH[g]["n_outputs"] for g in SPEC_GRAPH["graphs"]},
-            "steps": SPEC_GRAPH["steps"],
-            "batch": SPEC_GRAPH["batch_size"],
-            "seeds": len(seeds()),
-        },
-    script:
-        "../scripts/eigenmaps_graph_claims.py"
-
-
-rule eigenmaps_toy_figures:
+# E1 and E4 and their figures in one job (a few seconds each; no dataset needed).
+rule eigenmaps_spectral_report:
     input:
         toy=expand("results/eigenmaps/toy/seed{seed}.csv", seed=seeds()),
+        toy_functions=f"results/eigenmaps/toy/seed{seeds()[0]}_functions.csv",
         graph=expand("results/eigenmaps/graph/seed{seed}.csv", seed=seeds()),
-        functions=f"results/eigenmaps/toy/seed{seeds()[0]}_functions.csv",
+        graph_embeddings=f"results/eigenmaps/graph/seed{seeds()[0]}_embeddings.csv",
+        registry=CLAIMS_REGISTRY,
     output:
-        functions=SPEC_FIGS["toy_functions"],
-        spectrum=SPEC_FIGS["spectrum"],
+        **SPEC_FIGS,
+        toy_claims="results/eigenmaps/toy/claims.csv",
+        toy_metrics="results/eigenmaps/toy/metrics.csv",
+        graph_claims="results/eigenmaps/graph/claims.csv",
+        graph_metrics="results/eigenmaps/graph/metrics.csv",
+        provenance="results/eigenmaps/spectral_claims.provenance.json",
     log:
-        "logs/eigenmaps/toy_figures.log",
+        "logs/eigenmaps/spectral_report.log",
     benchmark:
-        "results/benchmarks/eigenmaps/toy_figures.tsv"
+        "results/benchmarks/eigenmaps/spectral_report.tsv"
     conda:
         ENV
     params:
+        toy=SPEC_TOY_CLAIMS,
+        graph=SPEC_GRAPH_CLAIMS,
         plot=PLOT,
     script:
-        "../scripts/eigenmaps_toy_figures.py"
-
-
-rule eigenmaps_graph_figures:
-    input:
-        metrics=expand("results/eigenmaps/graph/seed{seed}.csv", seed=seeds()),
-        embeddings=f"results/eigenmaps/graph/seed{seeds()[0]}_embeddings.csv",
-    output:
-        embeddings=SPEC_FIGS["graph_embeddings"],
-    log:
-        "logs/eigenmaps/graph_figures.log",
-    benchmark:
-        "results/benchmarks/eigenmaps/graph_figures.tsv"
-    conda:
-        ENV
-    params:
-        plot=PLOT,
-    script:
-        "../scripts/eigenmaps_graph_figures.py"
+        "../scripts/eigenmaps_spectral_report.py"
 
 
 register_targets(

@@ -1,13 +1,15 @@
 """Rule eigenmaps_toy_train: the circle network with and without stop-gradient -> tidy
-metrics (alignment with the Fourier modes, eigenvalues) and learned functions."""
+metrics (alignment with the Fourier modes, eigenvalues), learned functions and the
+training curves (loss per step bucket, span alignment with the exact modes)."""
 
+from repgeom.curves import write_curves
 from repgeom.eigenmaps.toy import run_circle
 from repgeom.metrics import write_metrics
 from repgeom.smk import rule_run
 
 with rule_run(snakemake) as run:
     p, out = snakemake.params, snakemake.output
-    metrics, functions = run_circle(
+    metrics, functions, curves = run_circle(
         seed=run.seed,
         n_outputs=p.n_outputs,
         jitter=p.jitter,
@@ -34,3 +36,4 @@ with rule_run(snakemake) as run:
         ],
         out.functions,
     )
+    write_curves(curves, out.curves)

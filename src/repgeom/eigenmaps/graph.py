@@ -28,7 +28,7 @@ from torch import nn
 
 from repgeom.claims import evaluate_claim
 from repgeom.eigenmaps.gates import models_training_gate, step_loss_rows
-from repgeom.eigenmaps.toy import projector, train_views
+from repgeom.eigenmaps.toy import projector, step_curve_rows, train_views
 from repgeom.training import Progress
 
 LOG = logging.getLogger("repgeom.eigenmaps.graph")
@@ -162,8 +162,21 @@ def run_graph(
     torch.manual_seed(seed)
     model = node_net(adj.shape[0], hidden, n_outputs).to(device)
     sample = edge_sampler(adj, batch_size, generator, device)
+    aligned = {}
+
+    def monitor(step):
+        psi = node_eigenfunctions(model, adj)
+        aligned[step] = subspace_scores(adj, psi, vecs)["subspace_alignment"]
+
     losses = train_views(
-        model, sample, stop_grad=True, setting=LR_KEY, **train, logger=logger, progress=progress
+        model,
+        sample,
+        stop_grad=True,
+        setting=LR_KEY,
+        **train,
+        logger=logger,
+        progress=progress,
+        on_bucket=monitor,
     )
     psi = node_eigenfunctions(model, adj)
     scores = {**subspace_scores(adj, psi, vecs), **cluster_scores(adj, psi, vecs, labels, seed)}
@@ -177,6 +190,7 @@ def run_graph(
         "eigenvalues": rayleigh_quotients(adj, psi),
         "exact_eigenvalues": vals,
         "losses": losses,
+        "alignment_curve": aligned,
         **scores,
     }
 
@@ -190,6 +204,15 @@ def node_eigenfunctions(model: nn.Module, adj: np.ndarray) -> np.ndarray:
     psi = model(torch.arange(adj.shape[0], device=device)).double().cpu().numpy()
     d = adj.sum(1)
     return psi / np.sqrt((d[:, None] * psi**2).sum(0) / d.sum())
+
+
+def graph_curve_rows(name: str, res: dict, seed: int) -> list[dict]:
+    """The graph network's curve: loss per step bucket and, after each, the subspace
+    alignment with the exact eigenvectors (repgeom.curves rows, unit step)."""
+    base = {"stage": "eigenmaps", "part": "graph", "method": "neuralef", "seed": seed}
+    return step_curve_rows(
+        res["losses"], res["alignment_curve"], {**base, "graph": name}, "subspace_alignment"
+    )
 
 
 def graph_metric_rows(name: str, res: dict, seed: int) -> list[dict]:

@@ -17,10 +17,10 @@ from repgeom.stats import accuracy
 
 __all__ = [
     "average_precision_at",
-    "code_lengths",
     "knn_accuracy",
     "linear_probe_accuracy",
     "mean_average_precision",
+    "prefix_grid",
     "random_subsets",
 ]
 
@@ -68,19 +68,17 @@ def mean_average_precision(
     return float(total / len(q))
 
 
-def code_lengths(full: int, fraction: int | None = None) -> list[int]:
-    """2, 4, 8, ... below ``full``, then ``full`` (and ``full // fraction`` if given)."""
-    if full < 1:
-        raise ValueError(f"code length must be >= 1, got {full}")
-    lengths = {full}
-    k = 2
-    while k < full:
-        lengths.add(k)
-        k *= 2
-    if fraction is not None:
-        if not 1 <= fraction <= full:
-            raise ValueError(f"fraction must be in [1, {full}], got {fraction}")
-        lengths.add(full // fraction)
+def prefix_grid(full: int, n_classes: int) -> list[int]:
+    """The code lengths E3 compares: ``n_classes`` (a shorter code cannot separate the
+    classes once one output holds the near-constant eigenfunction), the powers of two
+    and their 1.5 multiples between it and ``full``, and ``full``; for 10 classes and 128
+    outputs: 10, 12, 16, 24, 32, 48, 64, 96, 128."""
+    if not 1 <= n_classes <= full:
+        raise ValueError(f"need 1 <= n_classes <= code length, got {n_classes}, {full}")
+    lengths, p = {n_classes, full}, 1
+    while p <= full:
+        lengths |= {k for k in (p, 3 * p // 2) if n_classes <= k <= full}
+        p *= 2
     return sorted(lengths)
 
 

@@ -4,8 +4,11 @@ projector, batched augmentations, optimiser and budget, so only the loss differs
 
 Each step draws two views of the minibatch with :func:`repgeom.eigenmaps.augment.augment`
 (one generator for shuffling and augmentation, so a seed fixes the whole run), passes
-each view through the model separately (BatchNorm statistics per view, as in the
-authors' code) and minimises the method's loss with AdamW under a cosine schedule."""
+them through the model and minimises the method's loss with AdamW under a cosine
+schedule. BatchNorm follows the authors' code (thudzj/NEigenmaps, main.py): NeuralEF
+passes both views in one joint batch (statistics over the 2B images, ``NeuralEFCLR``
+concatenates the views), Barlow Twins and SimCLR pass each view separately (statistics
+per view). :data:`JOINT_BN` lists the methods of the first kind."""
 
 from __future__ import annotations
 
@@ -22,11 +25,16 @@ from repgeom.eigenmaps.models import to_training_layout
 from repgeom.training import TrainSettings, train_model
 
 METHODS = ("neuralef", "barlow", "simclr", "spectral")
+JOINT_BN = ("neuralef",)  # methods whose two views share one forward pass (BatchNorm)
 
 __all__ = [
     "METHODS",
+    "JOINT_BN",
     "ViewPairLoss",
+    "view_codes",
     "barlow_twins_loss",
+    "heldout_loss",
+    "heldout_views",
     "pretrain",
     "simclr_loss",
     "spectral_contrastive_loss",
@@ -105,6 +113,14 @@ def ssl_loss(method: str, z1: Tensor, z2: Tensor, params: dict) -> tuple[Tensor,
     raise ValueError(f"unknown method {method!r}; known: {METHODS}")
 
 
+def view_codes(net: torch.nn.Module, v1: Tensor, v2: Tensor, method: str) -> tuple[Tensor, Tensor]:
+    """The codes of both views: one joint forward pass for the methods of
+    :data:`JOINT_BN` (BatchNorm statistics over both views), else one pass per view."""
+    if method in JOINT_BN:
+        return net(torch.cat([v1, v2])).chunk(2)
+    return net(v1), net(v2)
+
+
 class ViewPairLoss:
     """The training loss of ``method``: two augmented views of each minibatch through
     the model, the method's loss on their codes. It keeps each step's loss on the device
@@ -129,7 +145,8 @@ class ViewPairLoss:
             return net(augment(batch.repeat(2, 1, 1, 1), cfg, gen)).sum() * 0
         v1 = augment(batch, cfg, gen)
         v2 = augment(batch, cfg, gen)
-        loss, info = ssl_loss(self.method, net(v1), net(v2), self.loss_params)
+        z1, z2 = view_codes(net, v1, v2, self.method)
+        loss, info = ssl_loss(self.method, z1, z2, self.loss_params)
         self.step_losses.append(loss.detach())
         if "eigenvalues" in info:
             ev = info["eigenvalues"]
@@ -149,6 +166,36 @@ class ViewPairLoss:
         return record
 
 
+def heldout_views(
+    images: Tensor, cfg: AugmentConfig, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
+    """Two augmented views of held-out uint8 ``images``, drawn once, so that every
+    epoch's held-out loss is measured on the same pairs."""
+    return augment(images, cfg, generator), augment(images, cfg, generator)
+
+
+@torch.no_grad()
+def heldout_loss(
+    model: torch.nn.Module,
+    views: tuple[Tensor, Tensor],
+    method: str,
+    loss_params: dict,
+    batch_size: int,
+) -> float:
+    """Mean of the method's loss over the full batches of held-out ``views`` (model in
+    eval mode: BatchNorm's running statistics; no parameter or statistic changes)."""
+    v1, v2 = views
+    if len(v1) < batch_size:
+        raise ValueError(f"need at least one batch ({batch_size}) of held-out views, got {len(v1)}")
+    model.eval()
+    losses = []
+    for start in range(0, len(v1) - batch_size + 1, batch_size):
+        part = slice(start, start + batch_size)
+        z1, z2 = view_codes(model, v1[part], v2[part], method)
+        losses.append(ssl_loss(method, z1, z2, loss_params)[0])
+    return float(torch.stack(losses).mean())
+
+
 def pretrain(
     model: torch.nn.Module,
     images: Tensor,
@@ -163,12 +210,14 @@ def pretrain(
     generator: torch.Generator,
     warmup_epochs: int = 1,
     logger: logging.Logger | None = None,
+    heldout: tuple[Tensor, Tensor] | None = None,
 ) -> list[dict]:
     """Pretrain ``model`` (on ``images``' device, in place, in the channels-last training
     layout) on uint8 ``images`` [N, C, H, W] with AdamW under a warm-up + cosine schedule.
     Returns one record per epoch (epoch, loss, time_s, lr, the loss of each of its steps
-    as ``step_losses``, and for NeuralEF the mean eigenvalue estimates of the epoch as
-    ``eigenvalues``)."""
+    as ``step_losses``, for NeuralEF the mean eigenvalue estimates of the epoch as
+    ``eigenvalues``, and with ``heldout`` view pairs (:func:`heldout_views`) the loss on
+    them after the epoch as ``heldout_loss``)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; known: {METHODS}")
     if epochs < 1 or batch_size < 2:
@@ -185,6 +234,13 @@ def pretrain(
         warmup_epochs=warmup_epochs,
     )
     loss_fn = ViewPairLoss(method, loss_params, augment_cfg, generator)
+
+    def end_epoch(epoch: int, history: list[dict]) -> dict:
+        record = loss_fn.end_epoch(epoch, history)
+        if heldout is not None:
+            record["heldout_loss"] = heldout_loss(model, heldout, method, loss_params, batch_size)
+        return record
+
     return train_model(
         model,
         loss_fn,
@@ -192,5 +248,5 @@ def pretrain(
         settings,
         generator=generator,
         logger=logger,
-        on_epoch_end=loss_fn.end_epoch,
+        on_epoch_end=end_epoch,
     )

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
 from repgeom.claims import evaluate_claim
+from repgeom.curves import history_rows
 from repgeom.eigenmaps.gates import models_training_gate, step_loss_rows
 from repgeom.eigenmaps.loss import neuralef_loss
 from repgeom.training import DivergenceGuard, Progress
@@ -94,17 +96,21 @@ def train_views(
     logger: logging.Logger | None = None,
     setting: str = "eigenmaps.toy.lr",
     progress: Progress | None = None,
+    on_bucket: Callable[[int], None] | None = None,
 ) -> list[float]:
     """Adam on the NeuralEF loss for ``steps`` steps; ``sample(step)`` returns the two
     views' inputs. Returns every step's loss (the training gate compares its tenths).
     The DivergenceGuard's error names ``setting``; progress is logged every 10 % of the
-    steps (on ``progress`` when the caller shares one over several runs)."""
+    steps (on ``progress`` when the caller shares one over several runs).
+    ``on_bucket(step)`` is called at the end of each of the CURVE_BUCKETS step buckets
+    (the curve's held-out measure; training resumes in train mode after it)."""
     logger = logger or LOG
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     guard = DivergenceGuard(model.parameters(), setting=setting, lr=lr)
     progress = progress or Progress(steps, logger=logger)
     losses = []
+    ends = set(bucket_ends(steps))
     model.train()
     for step in range(1, steps + 1):
         x1, x2 = sample(step)
@@ -122,8 +128,48 @@ def train_views(
         if step % max(1, steps // 5) == 0 or step == steps:
             eig = [round(float(v), 3) for v in info["eigenvalues"].cpu()]
             logger.info("step %d/%d loss %.4f eigenvalues %s", step, steps, value, eig)
+        if on_bucket is not None and step in ends:
+            on_bucket(step)
+            model.train()
     guard.finish(epoch=1, step=steps, logger=logger)
     return losses
+
+
+CURVE_BUCKETS = 20  # points of the circle's and graphs' training curves
+
+
+def bucket_ends(steps: int, buckets: int = CURVE_BUCKETS) -> list[int]:
+    """The last step of each of ``buckets`` (at most ``steps``) equal step buckets."""
+    n = min(buckets, steps)
+    return sorted({round(steps * (i + 1) / n) for i in range(n)})
+
+
+def step_curve_rows(
+    losses: list[float], heldout: dict[int, float], base: dict, heldout_metric: str
+) -> list[dict]:
+    """Curve rows (repgeom.curves, unit step) of a step-wise training: the mean loss of
+    each step bucket (``neuralef_loss``, train) at its last step, and ``heldout`` (step ->
+    value) as ``heldout_metric`` (heldout split)."""
+    history, start = [], 0
+    for end in bucket_ends(len(losses)):
+        history.append({"step": end, "loss": float(np.mean(losses[start:end]))})
+        history[-1]["heldout"] = heldout.get(end)
+        start = end
+    metrics = {"loss": ("neuralef_loss", "train"), "heldout": (heldout_metric, "heldout")}
+    return history_rows(history, base, metrics, unit="step", x="step")
+
+
+@torch.no_grad()
+def circle_alignment(model: nn.Module, grid: int, device: torch.device) -> float:
+    """Span alignment of the outputs on ``grid`` angles with the exact top-k Fourier
+    span (eval mode): the circle curve's held-out measure."""
+    model.eval()
+    theta = np.arange(grid) * (2 * math.pi / grid)
+    out = model(embed_angles(torch.as_tensor(theta)).float().to(device)).double().cpu().numpy()
+    k = out.shape[1]
+    modes = mode_of_output(k)
+    exact = np.concatenate([fourier_basis(theta, int(m)) for m in np.unique(modes)], axis=1)
+    return span_alignment(out, exact[:, :k])
 
 
 def orthonormal(columns: np.ndarray) -> np.ndarray:
@@ -208,12 +254,13 @@ def run_circle(
 ) -> tuple[list[dict], list[dict]]:
     """Train the circle network with and without stop-gradient (same init and data
     stream, from ``seed``; ``train``: the settings of :func:`train_views`, steps, lr,
-    alpha, t); returns tidy metric rows and tidy function rows (learned output and its
-    best match in the exact span of its assigned mode, on figure_points angles)."""
+    alpha, t); returns tidy metric rows, tidy function rows (learned output and its
+    best match in the exact span of its assigned mode, on figure_points angles) and curve
+    rows (loss per step bucket, span alignment with the exact modes after each)."""
     if n_outputs < 1 or jitter <= 0:
         raise ValueError(f"need n_outputs >= 1 and jitter > 0, got {n_outputs}, {jitter}")
     logger = logger or LOG
-    metrics, functions = [], []
+    metrics, functions, curves = [], [], []
     progress = Progress(len(VARIANTS) * train["steps"], logger=logger)
     for method, stop_grad in VARIANTS.items():
         torch.manual_seed(seed)
@@ -224,8 +271,19 @@ def run_circle(
         def sample(_step, g=gen):
             return sample_views(batch_size, jitter, g, device)
 
+        aligned = {}
+
+        def monitor(step, model=model, aligned=aligned):
+            aligned[step] = circle_alignment(model, grid, device)
+
         losses = train_views(
-            model, sample, stop_grad=stop_grad, **train, logger=logger, progress=progress
+            model,
+            sample,
+            stop_grad=stop_grad,
+            **train,
+            logger=logger,
+            progress=progress,
+            on_bucket=monitor,
         )
         res = evaluate_circle(
             model, jitter=jitter, grid=grid, n_pairs=eval_pairs, generator=gen, device=device
@@ -233,7 +291,9 @@ def run_circle(
         metrics += circle_metric_rows(res, method, seed, losses[-1])
         metrics += step_loss_rows(losses, stage="eigenmaps", part="toy", method=method, seed=seed)
         functions += circle_function_rows(res, method, seed, figure_points)
-    return metrics, functions
+        base = {"stage": "eigenmaps", "part": "toy", "method": method, "seed": seed}
+        curves += step_curve_rows(losses, aligned, base, "span_alignment")
+    return metrics, functions, curves
 
 
 def circle_metric_rows(res: dict, method: str, seed: int, final_loss: float) -> list[dict]:

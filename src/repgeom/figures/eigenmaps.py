@@ -1,8 +1,9 @@
 """Figures of the eigenmaps pretraining (drawn from results/eigenmaps/ssl/metrics.csv):
 
-- retrieval mAP@N against the truncated code length, one line per method, with NeuralEF's
-  random-subset line, 95% CI bands over seeds;
-- linear probe and kNN accuracy per method;
+- retrieval mAP@N against the code prefix length (from the number of classes), one line
+  per method, with NeuralEF's random-subset line, 95% CI bands over seeds;
+- linear probe and kNN accuracy per method, beside the probe floors (untrained backbone,
+  raw pixels);
 - the eigenvalue estimate of every output of each pretrained model (NeuralEF's ordered)."""
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ LABELS = {
     "simclr": "SimCLR",
     "spectral": "spectral contrastive",
     "random_init": "untrained\n(floor)",  # the probe gate's random-init backbone
+    "raw_pixels": "raw pixels\n(floor)",
 }
+FLOOR_METHODS = ("random_init", "raw_pixels")
 
 
 def _methods(df: pd.DataFrame) -> list[str]:
     found = list(dict.fromkeys(df["method"]))
-    # NeuralEF first, the untrained floor last, the baselines between.
-    return sorted(found, key=lambda m: (m != "neuralef", m == "random_init", m))
+    # NeuralEF first, the floors last, the baselines between.
+    return sorted(found, key=lambda m: (m != "neuralef", m in FLOOR_METHODS, m))
 
 
 def _palette(methods: list[str]) -> dict:
@@ -52,7 +55,7 @@ def _retention(df: pd.DataFrame) -> pd.DataFrame:
     return out.assign(value=out["value"] / out["w"]).drop(columns="w")
 
 
-def plot_retrieval(metrics: pd.DataFrame, path: str | os.PathLike, *, full: int, fraction: int):
+def plot_retrieval(metrics: pd.DataFrame, path: str | os.PathLike):
     df = metrics[metrics.metric == "map"]
     methods = _methods(df)
     colors = _palette(methods)
@@ -67,14 +70,12 @@ def plot_retrieval(metrics: pd.DataFrame, path: str | os.PathLike, *, full: int,
         sel = (table.method == "neuralef") & (table.variant == "random")
         rand = summarize(table[sel], ["k"]).sort_values("k")
         _band(ax, rand["k"], rand, colors["neuralef"], "NeuralEF: random k outputs", ls="--")
-        ax.axvline(full // fraction, color="0.5", lw=0.8, ls=":", label=f"k = {full}/{fraction}")
         ax.set_xscale("log", base=2)
         ax.set_xticks(ks, [str(int(k)) for k in ks])
         ax.minorticks_off()
         ax.set(xlabel="code length k", ylabel=ylabel)
-    axes[1].axhline(0.95, color="r", lw=0.8, ls="--", label="95% of full length")
     axes[1].legend(fontsize=7)
-    fig.suptitle("Retrieval with truncated codes (mean, 95% CI over seeds)")
+    fig.suptitle("Retrieval with code prefixes (mean, 95% CI over seeds)")
     fig.tight_layout()
     save_figure(fig, path)
 
@@ -130,9 +131,9 @@ def plot_spectrum(metrics: pd.DataFrame, path: str | os.PathLike) -> None:
     save_figure(fig, path)
 
 
-def draw_all(metrics_csv, outputs: dict, *, full: int, fraction: int) -> None:
+def draw_all(metrics_csv, outputs: dict) -> None:
     """Every figure; ``outputs`` maps retrieval/probe/pretrain_spectrum to paths."""
     metrics = pd.read_csv(metrics_csv)
-    plot_retrieval(metrics, outputs["retrieval"], full=full, fraction=fraction)
+    plot_retrieval(metrics, outputs["retrieval"])
     plot_probe(metrics, outputs["probe"])
     plot_spectrum(metrics, outputs["pretrain_spectrum"])
