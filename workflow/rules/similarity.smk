@@ -25,7 +25,7 @@ if SIM_SIGMAS and "0" not in REG_SIGMAS:
     # S2/S3 measure the noise-induced error against the sigma = 0 model of each seed.
     raise ValueError(
         "invalid configuration:\n  key 'registration.sigmas': must contain 0 (the floor "
-        "model f_0 of S2/S3's noise-induced error), got " + str(REG_SIGMAS)
+        f"model f_0 of S2/S3's noise-induced error), got {REG_SIGMAS}"
     )
 SIM_FIG = "results/figures/similarity_{}.png"
 SIM_REG_OUT = "results/similarity/registration/{noise}/sigma{sigma}/seed{seed}"
