@@ -37,7 +37,7 @@ def registration(device, units):
 
     x = torch.rand(80, 5, 16, 16, generator=gen(1))
     y = torch.randn(80, 2, generator=gen(2))
-    arch = {"in_channels": 5, "size": 16, "width": 4, "hidden": 8}
+    arch = {"in_channels": 5, "size": 16, "width": 4, "depth": 2, "max_shift": 2.0}
     model, history = train_regressor(
         x, y, arch, epochs=units, batch_size=8, lr=1e-3, weight_decay=0.0,
         run=TrainRun(0, gen(), device),
@@ -71,7 +71,8 @@ def similarity_kernel(device, units):
     from repgeom.registration.models import build_model
     from repgeom.similarity.kernel import per_sample_grads
 
-    model = build_model(init_seed=0, in_channels=5, size=8, width=2, hidden=4).to(device).eval()
+    model = build_model(init_seed=0, in_channels=5, size=8, width=2, depth=2, max_shift=2.0)
+    model = model.to(device).eval()
     x = torch.rand(4 * units, 5, 8, 8, generator=gen()).to(device)
     grads = per_sample_grads(model, x, chunk_size=4)
     return grads.sum().item(), 0  # one chunk a unit: no step, no read
@@ -111,10 +112,11 @@ def eigenmaps_graph(device, units):
     from repgeom.eigenmaps.graph import run_graph
 
     res = run_graph(
-        "karate", seed=0, sbm=None, n_outputs=4, hidden=8, steps=10 * units, batch_size=32, lr=1e-3,
+        "karate", seed=0, sbm=None, n_outputs=4, hidden=8, steps=40 * units, batch_size=32, lr=1e-3,
         alpha=1.0, t=10.0, generator=gen(), device=device,
     )  # fmt: skip
-    return list(res["losses"]), 10
+    # 40 steps a unit: the curve's 20 step buckets (a read each) are there from one unit on.
+    return list(res["losses"]), 40
 
 
 def isometry(device, units):

@@ -16,7 +16,7 @@ STAGES = {
     "isometry": {
         "config": "isometry: {{lr: {lr}}}\n",
         "setting": "isometry.lr",
-        "log": "logs/isometry/train/mnist_beta0_seed0.log",
+        "log": "logs/isometry/train/mnist_seed0.log",
         "outputs": [
             f"results/isometry/mnist/beta0/seed0/{name}"
             for name in ("model.pt", "metrics.csv", "pairs.csv", "provenance.json")

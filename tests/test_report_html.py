@@ -139,7 +139,7 @@ def test_rule_files_report_conventions():
         text = path.read_text()
         # Per-job benchmark files live with the results, a folder per stage.
         for bench in re.findall(r"^\s+benchmark:\n\s+(.+)$", text, flags=re.M):
-            assert re.fullmatch(r'"results/benchmarks/\w+/[^"]+\.tsv"', bench), (path, bench)
+            assert re.fullmatch(r'f?"results/benchmarks/\w+/[^"]+\.tsv"', bench), (path, bench)
         # Categories come from report_html, so names and order stay consistent.
         assert not re.search(r"category=\s*[\"']", text), path
 
