@@ -142,13 +142,13 @@ def test_diverging_training_stops_with_a_clear_message(tmp_path, mirror):
         # An absurd learning rate: the weights jump to ~1e37 at the first step.
         "stages: [isometry]\nisometry: {datasets: [mnist], lr: 1.0e+37}\n"
     )
-    target = TRAIN.format(beta=0)
+    target = TRAIN.format(seed=0)
     proc = run_snakemake(
         tmp_path, "--cores", "1", "--configfile", SMOKE, str(tmp_path / "diverge.yaml"),
         "--", target, mirror=mirror, check=False,
     )  # fmt: skip
     assert proc.returncode != 0
-    log = (tmp_path / TRAIN_LOG.format(beta=0)).read_text()
+    log = (tmp_path / TRAIN_LOG.format(seed=0)).read_text()
     assert "DivergenceError" in log and "lower the learning rate (isometry.lr" in log
     train_dir = (tmp_path / target).parent
     assert not train_dir.exists() or not any(train_dir.iterdir()), "partial training results"

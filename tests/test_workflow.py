@@ -20,7 +20,7 @@ PAPER = str(REPO / "workflow" / "configs" / "paper.yaml")
 # generator, e.g. L1 with generator=image): the scorecard is assembled from these.
 STAGE_CLAIMS = {  # in the config's stage order
     "registration": {"R1"},
-    "similarity": {"S1", "S2", "S3", "S4"},
+    "similarity": {"S1", "S2", "S3", "S4", "S4c"},
     "eigenmaps": {"E1", "E2", "E3", "E4"},
     "isometry": {"I1", "I2"},
     "adversarial": {"I3", "I4"},

@@ -1,16 +1,10 @@
-"""Rule eigenmaps_spectral_report: every seed's circle and graph tables -> their metrics
-tables, claims E1 (ordered modes, eigenvalues, no-stop-gradient ablation) and E4 (subspace
-of the normalised adjacency, agreement with spectral clustering, per graph), and their
-figures (learned vs exact eigenfunctions, the spectrum, the graph embeddings)."""
+"""Rule eigenmaps_spectral_claims: every seed's circle and graph tables -> their metrics
+tables and claims E1 (ordered modes, eigenvalues, no-stop-gradient ablation) and E4
+(subspace of the normalised adjacency, agreement with spectral clustering, per graph)."""
 
 from repgeom.claims import write_claims
 from repgeom.eigenmaps.graph import graph_claims
 from repgeom.eigenmaps.toy import toy_claims
-from repgeom.figures.eigenmaps_spectral import (
-    plot_graph_embeddings,
-    plot_spectrum,
-    plot_toy_functions,
-)
 from repgeom.metrics import read_metrics, write_metrics
 from repgeom.smk import rule_run
 
@@ -36,6 +30,3 @@ with rule_run(snakemake) as run:
     for claims, path in ((e1, out.toy_claims), (e4, out.graph_claims)):
         table = write_claims(claims, path)
         run.log.info("claims:\n%s", table[[c for c in cols if c in table]].to_string(index=False))
-    plot_toy_functions(read_metrics(inp.toy_functions), toy, out.toy_functions)
-    plot_spectrum(toy, graph, out.spectrum)
-    plot_graph_embeddings(read_metrics(inp.graph_embeddings), graph, out.graph_embeddings)
