@@ -62,32 +62,19 @@ def test_similarity_stage_smoke_run(smoke_dag):
         assert (tmp_path / f"results/figures/similarity_{name}.png").stat().st_size > 10_000
 
 
-def test_similarity_rejects_a_sigma_registration_does_not_train(tmp_path):
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        # A sigma the registration stage does not train.
+        ("similarity={'registration': {'sigmas': [3]}}", "similarity.registration.sigmas"),
+        # S2/S3 measure the noise-induced error against the sigma = 0 model of each seed.
+        ("registration={'sigmas': [2]}", "'registration.sigmas': must contain 0"),
+    ],
+)
+def test_similarity_refuses_registration_sigmas_it_cannot_use(tmp_path, override, message):
     proc = run_snakemake(
-        tmp_path,
-        "-n",
-        "--configfile",
-        SMOKE,
-        "--config",
-        "stages=[similarity]",
-        "similarity={'registration': {'sigmas': [3]}}",
+        tmp_path, "-n", "--configfile", SMOKE, "--config", "stages=[similarity]", override,
         check=False,
-    )
+    )  # fmt: skip
     assert proc.returncode != 0
-    assert "similarity.registration.sigmas" in proc.stdout + proc.stderr
-
-
-def test_similarity_needs_the_sigma_0_registration_models(tmp_path):
-    """S2/S3 measure the noise-induced error against the sigma = 0 model of each seed."""
-    proc = run_snakemake(
-        tmp_path,
-        "-n",
-        "--configfile",
-        SMOKE,
-        "--config",
-        "stages=[similarity]",
-        "registration={'sigmas': [2]}",
-        check=False,
-    )
-    assert proc.returncode != 0
-    assert "'registration.sigmas': must contain 0" in proc.stdout + proc.stderr
+    assert message in proc.stdout + proc.stderr

@@ -138,30 +138,11 @@ def autoattack_parts(
     return [(p, make[p]()) for p in parts]
 
 
-def autoattack(
-    model: nn.Module,
-    eps: float,
-    *,
-    parts: Sequence[str] = AUTOATTACK_PARTS,
-    steps: int = 100,
-    square_queries: int = 5000,
-    n_classes: int = 10,
-    seed: int = 0,
-):
+def autoattack(model: nn.Module, eps: float, **settings):
     """AutoAttack standard L-inf as one attack: each part attacks the points the previous
-    ones left correctly classified (torchattacks.MultiAttack)."""
-    attacks = [
-        a
-        for _, a in autoattack_parts(
-            model,
-            eps,
-            parts=parts,
-            steps=steps,
-            square_queries=square_queries,
-            n_classes=n_classes,
-            seed=seed,
-        )
-    ]
+    ones left correctly classified (torchattacks.MultiAttack). ``settings``: those of
+    :func:`autoattack_parts`."""
+    attacks = [a for _, a in autoattack_parts(model, eps, **settings)]
     return attacks[0] if len(attacks) == 1 else torchattacks.MultiAttack(attacks)
 
 

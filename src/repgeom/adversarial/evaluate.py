@@ -101,6 +101,14 @@ class AttackSettings:
             raise ValueError(f"isometry_attacks: unknown {bad} (allowed {atk.STANDARD_ATTACKS})")
         return cls(**kw)
 
+    def autoattack_settings(self) -> dict:
+        """The keyword settings of atk.autoattack / atk.autoattack_parts."""
+        return {
+            "parts": self.aa_parts,
+            "steps": self.aa_steps,
+            "square_queries": self.aa_square_queries,
+        }
+
     def pgd_eps(self) -> list[float]:
         """PGD runs on the crossing grid plus the largest eps of the FGSM grid (where the
         reaches_zero check looks)."""
@@ -264,14 +272,7 @@ def run_autoattack(model, wrapped, x, y, clean, eps, s, seed):
     start = time.perf_counter()
     robust = clean.clone()
     whitebox, linf = None, 0.0
-    parts = atk.autoattack_parts(
-        wrapped,
-        eps,
-        parts=s.aa_parts,
-        steps=s.aa_steps,
-        square_queries=s.aa_square_queries,
-        seed=seed,
-    )
+    parts = atk.autoattack_parts(wrapped, eps, seed=seed, **s.autoattack_settings())
     for name, fn in parts:
         if name == "square" and whitebox is None and len(parts) > 1:
             whitebox = robust.clone()
@@ -339,14 +340,7 @@ def build_attack(method, eps, model, wrapped, s: AttackSettings, *, beta, K, see
             loss_fn=loss,
         )
     if method == "autoattack":
-        return atk.autoattack(
-            wrapped,
-            eps,
-            parts=s.aa_parts,
-            steps=s.aa_steps,
-            square_queries=s.aa_square_queries,
-            seed=seed,
-        )
+        return atk.autoattack(wrapped, eps, seed=seed, **s.autoattack_settings())
     if method == "square":
         return atk.square(wrapped, eps, n_queries=s.square_queries, seed=seed)
     raise ValueError(f"unknown attack {method!r}")

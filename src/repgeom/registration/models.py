@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from repgeom.io import save_torch
+from repgeom.registration.evaluate import rmse
 from repgeom.training import TrainRun, TrainSettings, train_model
 
 ARCH_KEYS = ("in_channels", "size", "width", "depth", "refine", "max_shift")
@@ -170,8 +171,7 @@ def train_regressor(
     def evaluate(epoch, history):
         if heldout is None:
             return None
-        err = predict(model, heldout[0]).cpu() - heldout[1].float().cpu()
-        return {"heldout_rmse": float(err.norm(dim=1).pow(2).mean().sqrt())}
+        return {"heldout_rmse": rmse(predict(model, heldout[0]), heldout[1])}
 
     history = train_model(
         model,
