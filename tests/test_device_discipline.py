@@ -176,8 +176,8 @@ def attack(device, units):
 
 # Reads per epoch by design: pretraining's step losses and eigenvalues; the lsh curve's
 # training accuracy and held-out-theta accuracy; the hierarchy's held-out accuracy per
-# level (its training curve).
-READS_PER_UNIT = {"eigenmaps_ssl": 2, "lsh": 2, "hierarchy": 1}
+# level (its training curve); registration's per-model epoch losses (a stack's).
+READS_PER_UNIT = {"eigenmaps_ssl": 2, "lsh": 2, "hierarchy": 1, "registration": 1}
 # The pgd unit: 10 attack steps, which read nothing (no guard).
 STAGES = [
     registration,

@@ -31,7 +31,7 @@ from repgeom.registration.evaluate import (
     r1_table,
     rmse,
 )
-from repgeom.registration.models import save_model, train_regressor
+from repgeom.registration.models import save_model, train_regressor, train_regressors
 from repgeom.registration.scenes import (
     generator_settings,
     render_map,
@@ -230,6 +230,44 @@ def test_training_fits_the_labels(one_thread):
         )
 
 
+def test_a_stack_trains_each_model_as_it_would_alone(one_thread):
+    """train_regressors(M label sets) = M separate train_regressor runs (same initial
+    weights, same batches), up to the rounding of the grouped convolutions."""
+    data = make_split(0, "train", 4, **SMALL)
+    test = make_split(0, "test", 2, **SMALL)
+    label_sets = [
+        data["true"],
+        data["true"] + torch.randn(data["true"].shape, generator=torch.Generator().manual_seed(1)),
+    ]
+    arch = {"in_channels": 5, "size": 24, "width": 4, "depth": 3}
+    kwargs = {
+        "epochs": 3,
+        "batch_size": 16,
+        "lr": 3e-3,
+        "weight_decay": 0.0,
+        "heldout": (test["inputs"], test["true"]),
+    }
+
+    def run():
+        return TrainRun(0, torch.Generator().manual_seed(0), torch.device("cpu"))
+
+    stacked = train_regressors(data["inputs"], label_sets, arch, run=run(), **kwargs)
+    for labels, (model, history) in zip(label_sets, stacked, strict=True):
+        alone, alone_history = train_regressor(data["inputs"], labels, arch, run=run(), **kwargs)
+        for key in ("loss", "heldout_rmse", "lr"):
+            assert [h[key] for h in history] == pytest.approx(
+                [h[key] for h in alone_history], rel=1e-4
+            )
+        assert predict(model, test["inputs"]) == pytest.approx(
+            predict(alone, test["inputs"]), abs=1e-4
+        )
+        assert not model.training
+    # the two label sets give two different models (not one model copied)
+    assert stacked[0][1][-1]["loss"] != pytest.approx(stacked[1][1][-1]["loss"], rel=0.05)
+    with pytest.raises(ValueError, match="at least one label set"):
+        train_regressors(data["inputs"], [], arch, run=run(), **kwargs)
+
+
 def test_errors_accuracy_and_ratio():
     true = torch.zeros(4, 2)
     pred = torch.tensor([[0.3, 0.4], [3.0, 4.0], [1.0, 0.0], [0.0, 0.0]])
@@ -259,16 +297,24 @@ def test_errors_accuracy_and_ratio():
         base={**base, "sigma": 0.0},
     )
     assert not any(r["metric"] == "ratio" for r in clean)
+    # the best constant's error: truth (+-1, +-1) around mean (1, 0) -> sqrt(1 + 1) per sample
+    spread = torch.tensor([[0.0, 1.0], [2.0, -1.0], [0.0, -1.0], [2.0, 1.0]])
+    both = {"train": spread, "test": spread}
+    rows = model_rows(pred=both, true=both, labels=spread, taus=[1.0], base=base)
+    constant = {r["split"]: r["value"] for r in rows if r["metric"] == "rmse_constant"}
+    assert constant == pytest.approx({"train": math.sqrt(2), "test": math.sqrt(2)})
 
 
-GATES = {"min_loss_drop": 0.0, "registration_max_floor_px": 0.25}
+GATES = {"min_loss_drop": 0.0, "registration_min_r2": 0.5, "registration_max_floor_px": 0.25}
 
 
-def _ratio_table(values: dict, floor: float = 0.1, drop: float = 0.5) -> pd.DataFrame:
+def _ratio_table(
+    values: dict, floor: float = 0.1, drop: float = 0.5, constant: float = 3.3
+) -> pd.DataFrame:
     """Per-seed held-out rmse_pred of (noise, sigma) models (their labels' rmse is 1, so
     this is their total ratio too), every model's first / last tenth training loss (2.0
-    and 2.0 * (1 - drop)), and the sigma = 0 models' held-out error (``floor`` px) in
-    every noise mode."""
+    and 2.0 * (1 - drop)), the sigma = 0 models' held-out error (``floor`` px) in
+    every noise mode, and every model's held-out ``rmse_constant`` (predicting the mean)."""
     rows = []
     base = {"stage": "registration", "method": "cnn"}
     seeds = max(len(v) for v in values.values())
@@ -277,6 +323,7 @@ def _ratio_table(values: dict, floor: float = 0.1, drop: float = 0.5) -> pd.Data
         for seed in range(seeds):
             key = {**base, "seed": seed, "noise": noise, "sigma": sigma}
             rows += loss_rows([2.0] * 9 + [2.0 * (1 - drop)] * 9, {**key, "split": "train"})
+            rows.append({**key, "metric": "rmse_constant", "value": constant, "split": "test"})
             if sigma == 0:
                 rows.append({**key, "metric": "rmse_pred", "value": floor, "split": "test"})
                 continue
@@ -321,6 +368,9 @@ def test_r1_claims_verdicts():
     gates = claims[("iid", 2.0)]["gates"]
     assert "training" in gates and "worst of 6 models" in gates  # 3 at sigma 2, 3 at 0
     assert "registration_floor" in gates and "= 0.1," in gates
+    # worst R^2 of the 6 models: 1 - (0.22 / 3.3)^2
+    learned = "registration_learned (held-out R^2 vs the best constant, worst of 6 models"
+    assert f"{learned}: iid, sigma 2 and 0) = {1 - (0.22 / 3.3) ** 2:.4g}," in gates
     with pytest.raises(ValueError, match="no held-out rmse"):
         r1_claims(table[table.split == "train"], max_ratio=0.5, gates=GATES, scale={})
 
@@ -334,6 +384,8 @@ def test_r1_claims_verdicts():
         (_ratio_table({("iid", 2.0): [0.2, 0.22, 0.21]}, drop=-3.0), "training"),
         # The exact-label network misses by 1.3 px: the ratio measures its bias.
         (_ratio_table({("iid", 2.0): [0.2, 0.22, 0.21]}, floor=1.3), "registration_floor"),
+        # Loss fell, but one noisy model predicts about the mean displacement (R^2 0.02).
+        (_ratio_table({("iid", 2.0): [0.2, 3.27, 0.21]}), "registration_learned"),
     ],
 )
 def test_r1_is_invalid_when_a_gate_fails(table, gate):

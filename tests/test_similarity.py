@@ -361,6 +361,7 @@ def test_enforce_variants_share_init_and_rejects_unknown():
 GATES = {
     "min_loss_drop": 0.0,
     "min_accuracy_over_chance": 0.3,
+    "registration_min_r2": 0.5,
     "registration_max_floor_px": 0.25,
     "similarity_max_density_error": 1e-4,
     "similarity_min_cosine_shift": 0.0,
@@ -405,15 +406,17 @@ def _metrics_for_claims(
     return pd.DataFrame(rows)
 
 
-def _registration_models(losses=FELL, floor=0.1) -> pd.DataFrame:
+def _registration_models(losses=FELL, floor=0.1, constant=6.0) -> pd.DataFrame:
     """The registration stage's tables of the models S2/S3 analyse (iid, sigma 2) and of
-    the sigma = 0 models of their floor."""
+    the sigma = 0 models of their floor (``constant``: the held-out error of predicting
+    the mean displacement)."""
     rows = []
     for seed in range(4):
         for sigma in (2.0, 0.0):
             key = dict(stage="registration", method="cnn", seed=seed, noise="iid", sigma=sigma)
             rows += loss_rows(losses, {**key, "split": "train"})
             rows.append({**key, "metric": "rmse_pred", "split": "test", "value": floor + sigma})
+            rows.append({**key, "metric": "rmse_constant", "split": "test", "value": constant})
     return pd.DataFrame(rows)
 
 
@@ -482,6 +485,12 @@ def test_claims_from_a_metrics_table():
         (dict(metrics=_metrics_for_claims(density_error=1e-3)), ["S2", "S3"], "density_exact"),
         (dict(registration=_registration_models(losses=FLAT)), ["S2", "S3"], "training"),
         (dict(registration=_registration_models(floor=1.3)), ["S2", "S3"], "registration_floor"),
+        # The analysed models predict about the mean displacement (R^2 0.18, loss fell).
+        (
+            dict(registration=_registration_models(constant=2.3)),
+            ["S2", "S3"],
+            "registration_learned",
+        ),
     ],
 )
 def test_a_failed_gate_makes_the_claims_on_it_invalid(kwargs, invalid, gate):

@@ -2,23 +2,13 @@
 # network trained on noisy displacement labels, error against truth; claim R1 and figures.
 
 
-# Helpers (REG, REG_DATA, REG_MODEL, REG_TRAIN, REG_SIGMAS, REG_NOISES, REG_GATES):
+# Helpers (REG, REG_DATA, REG_MODEL, REG_TRAIN, REG_SIGMAS, REG_NOISES, REG_GATES,
+# REG_RUNS, reg_seed_files):
 include: "registration_helpers.smk"
 
 
 REG_METRICS = "results/registration/metrics.csv"
 REG_FIG = "results/figures/registration_{}.png"
-REG_WILDCARDS = {
-    "seed": r"\d+",
-    "noise": "iid|building",
-    "sigma": "|".join(s.replace(".", r"\.") for s in REG_SIGMAS),
-}
-# With sigma = 0 both noise modes give the exact labels, hence the same model (same seed,
-# same init and batches, deterministic): it is trained once (iid) and copied to "building".
-REG_CLEAN = {"noise": "building", "sigma": "0"}
-
-
-ruleorder: registration_clean_copy > registration_train
 
 
 rule registration_data:
@@ -31,7 +21,7 @@ rule registration_data:
     benchmark:
         "results/benchmarks/registration/data_seed{seed}.tsv"
     wildcard_constraints:
-        **REG_WILDCARDS,
+        seed=r"\d+",
     conda:
         ENV
     threads: 1
@@ -47,20 +37,25 @@ rule registration_data:
         "../scripts/registration_data.py"
 
 
+# One job per seed trains every (noise, sigma) model of the sweep in one process (a
+# stacked model: the same initial weights and batches as separate runs); the outputs stay
+# one file per model. A change to the sweep or the training settings reruns the seed's
+# job. With sigma = 0 both noise modes give the exact labels, hence the same model: it is
+# trained once and written for each mode.
 rule registration_train:
     input:
         data=REG_DATA,
     output:
-        model=REG_MODEL,
-        metrics=f"{REG_TRAIN}.csv",
-        curves=f"{REG_TRAIN}_curves.csv",
-        provenance=f"{REG_TRAIN}.provenance.json",
+        model=reg_seed_files(REG_MODEL),
+        metrics=reg_seed_files(f"{REG_TRAIN}.csv"),
+        curves=reg_seed_files(f"{REG_TRAIN}_curves.csv"),
+        provenance="results/registration/train/seed{seed}.provenance.json",
     log:
-        "logs/registration/train_{noise}_sigma{sigma}_seed{seed}.log",
+        "logs/registration/train_seed{seed}.log",
     benchmark:
-        "results/benchmarks/registration/train_{noise}_sigma{sigma}_seed{seed}.tsv"
+        "results/benchmarks/registration/train_seed{seed}.tsv"
     wildcard_constraints:
-        **REG_WILDCARDS,
+        seed=r"\d+",
     conda:
         ENV
     threads: 1
@@ -69,6 +64,7 @@ rule registration_train:
         runtime=config["resources"]["registration_train"]["runtime"],
         gpu=GPUS,
     params:
+        runs=REG_RUNS,
         model=REG["model"],
         max_shift=REG["generator"]["max_shift"],
         epochs=REG["train"]["epochs"],
@@ -80,30 +76,6 @@ rule registration_train:
         deterministic=config["deterministic"],
     script:
         "../scripts/registration_train.py"
-
-
-rule registration_clean_copy:
-    input:
-        model=REG_MODEL.format(noise="iid", sigma="0", seed="{seed}"),
-        metrics=REG_TRAIN.format(noise="iid", sigma="0", seed="{seed}") + ".csv",
-        curves=REG_TRAIN.format(noise="iid", sigma="0", seed="{seed}") + "_curves.csv",
-    output:
-        model=REG_MODEL.format(**REG_CLEAN, seed="{seed}"),
-        metrics=REG_TRAIN.format(**REG_CLEAN, seed="{seed}") + ".csv",
-        curves=REG_TRAIN.format(**REG_CLEAN, seed="{seed}") + "_curves.csv",
-        provenance=REG_TRAIN.format(**REG_CLEAN, seed="{seed}") + ".provenance.json",
-    log:
-        "logs/registration/clean_copy_seed{seed}.log",
-    benchmark:
-        "results/benchmarks/registration/clean_copy_seed{seed}.tsv"
-    wildcard_constraints:
-        seed=r"\d+",
-    conda:
-        ENV
-    params:
-        noise=REG_CLEAN["noise"],
-    script:
-        "../scripts/registration_clean_copy.py"
 
 
 rule registration_claims:

@@ -2,7 +2,8 @@
 whose 2-D error norm is within tau px) of predictions and of the noisy labels, the
 denoising ratio rmse_pred / rmse_label, its floor and noise-induced excess over the
 sigma = 0 model of the same seed (``r1_table``), the validity gates of the claims that rest on
-registration models (``training``: each model's loss fell; ``registration_floor``: the
+registration models (``training``: each model's loss fell; ``registration_learned``: each
+model explains most of the held-out displacement's variance; ``registration_floor``: the
 sigma = 0 model's held-out error), and claim R1 from those tables."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pandas as pd
 import torch
 
 from repgeom.claims import Gate, evaluate_claim
-from repgeom.gate_inputs import training_gate_of
+from repgeom.gate_inputs import per_model, training_gate_of
 
 STAGE = "registration"
 R1_STATEMENT = (
@@ -59,7 +60,9 @@ def model_rows(
     """Tidy rows of one trained model. ``pred`` and ``true`` map split ("train", "test")
     to [n, 2]; ``labels`` are the noisy training labels. ``base`` holds stage, method,
     seed, noise, sigma. The ratio (only when the labels are noisy) divides each split's
-    prediction RMSE by the training labels' RMSE."""
+    prediction RMSE by the training labels' RMSE; ``rmse_constant`` is each split's RMSE
+    of the best constant prediction (the split's mean displacement), the error of a model
+    that learned nothing."""
     rows = []
 
     def add(metric, value, split, tau=math.nan):
@@ -72,6 +75,7 @@ def model_rows(
     for split in ("train", "test"):
         pred_rmse = rmse(pred[split], true[split])
         add("rmse_pred", pred_rmse, split)
+        add("rmse_constant", rmse(true[split].mean(0).expand_as(true[split]), true[split]), split)
         if label_rmse > 0:
             add("ratio", pred_rmse / label_rmse, split)
         for tau, acc in zip(taus, accuracy_curve(pred[split], true[split], taus), strict=True):
@@ -79,13 +83,29 @@ def model_rows(
     return rows
 
 
+def heldout_r2(metrics: pd.DataFrame) -> pd.Series:
+    """Per model (MODEL_KEYS): held-out R^2 = 1 - rmse_pred^2 / rmse_constant^2, the share
+    of the held-out displacement's variance the model explains (NaN when a row is missing)."""
+    test = metrics[metrics.split == "test"]
+    wide = per_model(test, MODEL_KEYS, ["rmse_pred", "rmse_constant"])
+    return 1 - (wide["rmse_pred"] / wide["rmse_constant"]) ** 2
+
+
 def registration_gates(
-    metrics: pd.DataFrame, noise: str, sigma: float, *, min_loss_drop: float, max_floor_px: float
+    metrics: pd.DataFrame,
+    noise: str,
+    sigma: float,
+    *,
+    min_loss_drop: float,
+    min_r2: float,
+    max_floor_px: float,
 ) -> list[Gate]:
-    """The gates of a claim on the registration models of (noise, sigma): ``training`` of
-    those models and of the sigma = 0 models of the same noise mode (its floor), and
-    ``registration_floor``: the held-out RMSE of those sigma = 0 models, worst seed (NaN,
-    hence failing, when none was trained)."""
+    """The gates of a claim on the registration models of (noise, sigma) and the sigma = 0
+    models of the same noise mode (its floor): ``training`` (each loss fell),
+    ``registration_learned`` (each model's held-out R^2, :func:`heldout_r2`, worst model,
+    at least ``min_r2``: a loss can fall while the network still predicts about the mean
+    displacement) and ``registration_floor``: the held-out RMSE of those sigma = 0 models,
+    worst seed (NaN, hence failing, when none was trained)."""
     mode = metrics[metrics.noise == noise]
     used = mode[(mode.sigma == sigma) | (mode.sigma == 0)]
     sigmas = " and ".join(f"{v:g}" for v in sorted(set(used.sigma), reverse=True))
@@ -95,8 +115,13 @@ def registration_gates(
         if len(clean)
         else "held-out rmse_pred of the sigma = 0 model: none in this run (registration.sigmas)"
     )
+    r2 = heldout_r2(used)
+    r2_what = (
+        f"held-out R^2 vs the best constant, worst of {len(r2)} models: {noise}, sigma {sigmas}"
+    )
     return [
         training_gate_of(used, MODEL_KEYS, min_loss_drop, f"{noise}, sigma {sigmas}"),
+        Gate.worst("registration_learned", r2, min_r2, ">=", r2_what),
         Gate.worst("registration_floor", clean["value"], max_floor_px, "<=", floor_what),
     ]
 
@@ -138,7 +163,7 @@ def r1_claims(metrics: pd.DataFrame, *, max_ratio: float, gates: dict, scale: di
     seed below ``max_ratio``; the total ratio rmse_pred / rmse_label and the floor ratio
     are shown beside it (columns ``total_ratio``, ``floor_ratio``: means over seeds).
     sigma = 0 has no label noise, hence no claim row; its models give the floor and the
-    floor gate. ``gates``: the config's gates section (min_loss_drop,
+    floor gate. ``gates``: the config's gates section (min_loss_drop, registration_min_r2,
     registration_max_floor_px)."""
     df = r1_table(metrics)
     if df.empty:
@@ -158,6 +183,7 @@ def r1_claims(metrics: pd.DataFrame, *, max_ratio: float, gates: dict, scale: di
                 noise,
                 float(sigma),
                 min_loss_drop=gates["min_loss_drop"],
+                min_r2=gates["registration_min_r2"],
                 max_floor_px=gates["registration_max_floor_px"],
             ),
         )

@@ -138,6 +138,7 @@ def s2_s3_claims(
                 noise,
                 float(sigma),
                 min_loss_drop=gates["min_loss_drop"],
+                min_r2=gates["registration_min_r2"],
                 max_floor_px=gates["registration_max_floor_px"],
             ),
             density_gate(g, gates["similarity_max_density_error"]),
@@ -289,7 +290,8 @@ def similarity_claims(
     """One row for S1, one per (noise, sigma) for S2 and S3, S4 (-cos) and S4c (+cos).
     ``registration``: the registration stage's tables of the models analysed and of the
     sigma = 0 models (their training and floor gates); ``gates``: the config's gates
-    section (min_loss_drop, min_accuracy_over_chance, registration_max_floor_px,
+    section (min_loss_drop, min_accuracy_over_chance, registration_min_r2,
+    registration_max_floor_px,
     similarity_max_density_error)."""
     logger = logger or LOGGER
     return [
