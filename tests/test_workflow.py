@@ -201,6 +201,33 @@ def test_plot_setting_reruns_only_figure_rules(smoke_dag, mirror):
     assert planned - {"all", "run_summary"} <= set(figure_rules(smoke_dag))
 
 
+# Registration trains its whole (noise, sigma) sweep in one job per seed: a model setting
+# reruns those jobs and what reads their models, a gate threshold only the claims.
+TABLE_RULES = {"registration_claims", "similarity_claims", "scorecard", "run_summary", "all"}
+REG_MODEL_READERS = {"registration_train", "similarity_registration"} | TABLE_RULES
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "override, must, allowed",
+    [
+        ("gates: {registration_min_r2: 0.6}", TABLE_RULES - {"run_summary", "all"}, TABLE_RULES),
+        ("registration: {model: {leak: 0.2}}", {"registration_train"}, REG_MODEL_READERS),
+    ],
+)
+def test_registration_setting_reruns_only_what_depends_on_it(
+    smoke_dag, mirror, override, must, allowed
+):
+    path = smoke_dag / "override.yaml"
+    path.write_text(override + "\n")
+    plan = run_snakemake(
+        smoke_dag, "-n", "--cores", "2", "--configfile", SMOKE, str(path), mirror=mirror
+    )
+    planned = set(jobs_run(plan)) - set(figure_rules(smoke_dag))  # tables feed figures
+    assert must <= planned, plan.stdout[-2000:]
+    assert planned <= allowed, planned - allowed
+
+
 @pytest.mark.slow
 def test_figures_target_redraws_from_tables_without_training(smoke_dag, mirror):
     figures = sorted((smoke_dag / "results" / "figures").glob("*.png"))
