@@ -34,6 +34,7 @@ from repgeom.registration.evaluate import (
 from repgeom.registration.models import save_model, train_regressor, train_regressors
 from repgeom.registration.scenes import (
     generator_settings,
+    label_key,
     render_map,
     render_scenes,
     samples_per_scene,
@@ -152,6 +153,10 @@ def test_noise_modes():
     true = torch.rand(3000, 2) * 8 - 4
     building = torch.arange(1000).repeat_interleave(3)
     assert torch.equal(noisy_labels(true, building, 0.0, "iid", 0), true)
+    assert torch.equal(noisy_labels(true, building, 0.0, "building", 0), true)
+    # so a sweep trains one sigma = 0 model for every noise mode
+    assert label_key("building", 0) == label_key("iid", 0.0) == ("iid", 0.0)
+    assert label_key("building", 0.5) == ("building", 0.5)
     iid = noisy_labels(true, building, 2.0, "iid", 0) - true
     per_b = noisy_labels(true, building, 2.0, "building", 0) - true
     assert iid.std().item() == pytest.approx(2.0, rel=0.06)

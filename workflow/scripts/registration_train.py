@@ -13,7 +13,7 @@ from repgeom.gate_inputs import loss_rows
 from repgeom.metrics import write_metrics
 from repgeom.registration.evaluate import model_rows
 from repgeom.registration.models import predict, save_model, train_regressors
-from repgeom.registration.scenes import noisy_labels
+from repgeom.registration.scenes import label_key, noisy_labels
 from repgeom.smk import rule_run
 from repgeom.training import training_args
 
@@ -24,11 +24,11 @@ with rule_run(snakemake) as run:
     data = torch.load(snakemake.input.data, weights_only=True)
     train, test = data["train"], data["test"]
     runs = [(noise, float(sigma)) for noise, sigma in p.runs]  # the order of the outputs
-    # One label set per distinct model: sigma = 0 once, whatever its noise mode.
-    trained = sorted({(noise if sigma > 0 else "any", sigma) for noise, sigma in runs})
+    # One model per label set, sigma = 0 (the floor) first.
+    trained = sorted({label_key(*r) for r in runs}, key=lambda r: (r[1] > 0, r))
     label_sets = [
-        noisy_labels(train["true"], train["building"], sigma, "iid" if n == "any" else n, run.seed)
-        for n, sigma in trained
+        noisy_labels(train["true"], train["building"], sigma, noise, run.seed)
+        for noise, sigma in trained
     ]
     arch = {**dict(p.model), "in_channels": train["inputs"].shape[1]}
     arch.update(size=train["inputs"].shape[-1], max_shift=p.max_shift)
@@ -37,11 +37,14 @@ with rule_run(snakemake) as run:
         train["inputs"], label_sets, arch, heldout=(test["inputs"], test["true"]),
         **training_args(run),
     )  # fmt: skip
+    preds = [
+        {s: predict(model, d["inputs"]).cpu() for s, d in (("train", train), ("test", test))}
+        for model, _ in results
+    ]  # once per model: sigma = 0 serves every noise mode
     for i, (noise, sigma) in enumerate(runs):
-        k = trained.index((noise if sigma > 0 else "any", sigma))
-        (model, history), labels = results[k], label_sets[k]
+        k = trained.index(label_key(noise, sigma))
+        (model, history), labels, pred = results[k], label_sets[k], preds[k]
         save_model(out.model[i], model, labels, {"noise": noise, "sigma": sigma, "seed": run.seed})
-        pred = {s: predict(model, d["inputs"]).cpu() for s, d in (("train", train), ("test", test))}
         base = {"stage": "registration", "method": "corrnet", "seed": run.seed}
         base.update(noise=noise, sigma=sigma)
         rows = model_rows(

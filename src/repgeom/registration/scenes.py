@@ -398,3 +398,10 @@ def noisy_labels(
         ids, inverse = torch.unique(building.cpu(), return_inverse=True)
         z = torch.randn(ids.shape[0], 2, generator=gen)[inverse]
     return (true.cpu().float() + float(sigma) * z).to(true.device)
+
+
+def label_key(noise: str, sigma: float) -> tuple[str, float]:
+    """Which label set a (noise, sigma) run trains on: itself, except that at sigma = 0
+    the labels are the truth in every noise mode, so every mode's key is ("iid", 0.0)
+    (one model serves them all)."""
+    return (str(noise), float(sigma)) if float(sigma) > 0 else ("iid", 0.0)
