@@ -196,6 +196,11 @@ def test_model_interface_and_per_sample_gradients(tmp_path):
     assert grads["refine.2.weight"].shape == (4, 3, 8, 3, 3)
     with pytest.raises(ValueError, match="unknown model argument"):
         build_model(widht=3)
+    with pytest.raises(ValueError, match="leak must be in"):
+        build_model(leak=1.0)
+    # leak 0 (files written before it existed) is a plain ReLU; the config's 0.1 leaks
+    assert build_model(leak=0.0).aerial[1].negative_slope == 0.0
+    assert build_model(leak=0.1).refine[1].negative_slope == 0.1
     torch.save({"x": 1}, tmp_path / "bad.pt")
     with pytest.raises(ValueError, match="not a model file"):
         load_model(tmp_path / "bad.pt")
